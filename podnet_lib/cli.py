@@ -1,0 +1,139 @@
+"""Command line: `python -m podnet_lib run ...` (also installed as `podnet`).
+
+    python -m podnet_lib run                       # the main job: preset `digits`
+    python -m podnet_lib run --preset cifar100-50steps-nme --download --device cuda
+    python -m podnet_lib run --preset digits --method podnet --set lambda_c=5 --set nca_form=paper
+    python -m podnet_lib run --resume runs/digits-20261125-101500
+    python -m podnet_lib presets
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from podnet_lib.config import Config, ConfigError
+from podnet_lib.presets import PRESETS, get_preset
+
+
+def _preset_lines() -> str:
+    width = max(len(n) for n in PRESETS)
+    return "\n".join(f"  {name:<{width}}  {text}" for name, (text, _) in PRESETS.items())
+
+
+def _parse_value(field: dataclasses.Field, raw: str) -> Any:
+    """Turn `raw` into the type of a Config field; a bad value is a ConfigError naming the field."""
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, list):
+            return [v for v in raw.split(",") if v]
+        return raw
+    except ValueError:
+        kind = "true/false" if isinstance(default, bool) else type(default).__name__
+        raise ConfigError(f"{field.name}={raw!r} is not valid; allowed values: a {kind}") from None
+
+
+def apply_overrides(cfg: Config, pairs: Sequence[str]) -> Config:
+    """Apply `field=value` strings (from --set) to a Config."""
+    by_name = {f.name: f for f in dataclasses.fields(Config)}
+    changes = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects field=value, got {pair!r}")
+        if name not in by_name:
+            raise ConfigError(f"unknown config field {name!r}; known fields: {', '.join(by_name)}")
+        changes[name] = _parse_value(by_name[name], raw)
+    return cfg.replace(**changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m podnet_lib", description="PODNet class-incremental learning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train methods through a class-incremental scenario",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="presets:\n" + _preset_lines())
+    run.add_argument("--preset", default="digits", help="named configuration (listed below; default: digits)")
+    run.add_argument("--method", help="comma-separated methods: podnet, finetune, joint, icarl, ucir, lwf")
+    run.add_argument("--dataset", help="digits | cifar100 | folder:PATH | synthetic-cifar100")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--epochs", type=int, help="epochs per task")
+    run.add_argument("--class-order", type=int, help="0 = the paper's order; k >= 1 our seeded orders")
+    run.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    run.add_argument("--download", action="store_true", help="allow downloading CIFAR-100 (about 170 MB)")
+    run.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<time>)")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override any config field, e.g. --set lambda_c=5 (repeatable)")
+    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its last finished task")
+    run.add_argument("--stop-after", type=int, metavar="T", help="stop after task T (resume later with --resume)")
+    run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    sub.add_parser("presets", help="list the named configurations")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The preset (or the resumed run's config), then the flags, then --set overrides."""
+    if args.resume is not None:
+        from podnet_lib.experiment import load_run_config
+
+        cfg = load_run_config(args.resume)
+    else:
+        cfg = get_preset(args.preset)
+    flags = {"methods": args.method.split(",") if args.method else None, "dataset": args.dataset,
+             "seed": args.seed, "epochs": args.epochs, "class_order": args.class_order, "device": args.device,
+             "download": True if args.download else None}
+    cfg = cfg.replace(**{k: v for k, v in flags.items() if v is not None})
+    return apply_overrides(cfg, args.set)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from podnet_lib.experiment import run_experiment
+    from podnet_lib.metrics import summary_table
+
+    cfg = config_from_args(args)
+    out = args.resume or args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    began = time.perf_counter()
+    results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after,
+                             make_plots=not args.no_plots)
+    print()
+    print(summary_table(list(results.values())))
+    print(f"\nwall time {time.perf_counter() - began:.1f}s; results, summary and plots in {out}/")
+    for png in sorted(Path(out).glob("*.png")):
+        print(f"  {png}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "presets":
+        print(_preset_lines())
+        return 0
+    from podnet_lib.checkpoint import CheckpointError
+    from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
+    from podnet_lib.experiment import RunDirError
+    from podnet_lib.train import NonFiniteLossError
+
+    try:
+        return cmd_run(args)
+    except (ConfigError, ScenarioError, DatasetNameError, DatasetNotFoundError, RunDirError,
+            CheckpointError, NonFiniteLossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = args.resume or args.out
+        where = f" {out}" if out else " <run directory printed above>"
+        print(f"\ninterrupted; finished tasks are saved: continue with --resume{where}", file=sys.stderr)
+        return 130

@@ -1,0 +1,44 @@
+"""Data: datasets, class orders, the class-incremental scenario, augmentation, batching.
+
+`load_dataset` gives uint8 splits; `class_order` + `make_scenario` + `remap` set up the
+protocol of the paper's Sec. 4; `augment` / `normalize` turn uint8 batches into network
+inputs; `iterate_batches` walks a task's samples. `standins` generates offline stand-ins.
+"""
+from __future__ import annotations
+
+from podnet_lib.data.augment import (
+    AUGMENTATIONS,
+    AugmentError,
+    AugmentParams,
+    AugmentSpec,
+    apply_params,
+    augment,
+    augment_one,
+    draw_params,
+    hflip,
+    normalize,
+)
+from podnet_lib.data.datasets import (
+    DATASET_FORMS,
+    ArrayDataset,
+    DatasetNameError,
+    DatasetNotFoundError,
+    DatasetSplits,
+    FolderDataset,
+    load_dataset,
+)
+from podnet_lib.data.loading import class_indices, iterate_batches, num_batches
+from podnet_lib.data.orders import CIFAR100_ORDER_1, ClassOrderError, class_order
+from podnet_lib.data.scenario import Scenario, ScenarioError, make_scenario, remap
+from podnet_lib.data.standins import synthetic_splits, write_image_folder
+
+__all__ = [
+    "AUGMENTATIONS", "AugmentError", "AugmentParams", "AugmentSpec", "apply_params", "augment",
+    "augment_one", "draw_params", "hflip", "normalize",
+    "DATASET_FORMS", "ArrayDataset", "DatasetNameError", "DatasetNotFoundError", "DatasetSplits",
+    "FolderDataset", "load_dataset",
+    "class_indices", "iterate_batches", "num_batches",
+    "CIFAR100_ORDER_1", "ClassOrderError", "class_order",
+    "Scenario", "ScenarioError", "make_scenario", "remap",
+    "synthetic_splits", "write_image_folder",
+]

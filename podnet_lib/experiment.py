@@ -1,0 +1,114 @@
+"""One experiment: every method of a config run through the same scenario into one directory.
+
+Layout of a run directory:
+    config.json                    the configuration (used by --resume)
+    <method>/results.json, .csv    per-task results (podnet_lib.results)
+    <method>/checkpoint.pt         state after the last finished task
+    summary.json, summary.csv      average incremental accuracy etc., one row per method
+    accuracy_curves_nme.png, accuracy_curves_cnn.png, accuracy_matrix_<method>.png, forgetting.png
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from podnet_lib.config import Config, validate
+from podnet_lib.data import DatasetSplits, Scenario, class_order, load_dataset, make_scenario
+from podnet_lib.metrics import summary
+from podnet_lib.plots import plot_accuracy_curves, plot_accuracy_matrix, plot_forgetting, save_figure
+from podnet_lib.progress import bars_enabled, log
+from podnet_lib.results import RunResult
+from podnet_lib.train import IncrementalLearner, resolve_device
+
+CONFIG_NAME = "config.json"
+
+
+class RunDirError(RuntimeError):
+    """The output directory cannot be used as asked (exists without --resume, or is not a run)."""
+
+
+def prepare(cfg: Config) -> tuple[DatasetSplits, Scenario]:
+    """Validate the config, load the data and build the scenario: every check before training."""
+    validate(cfg)
+    splits = load_dataset(cfg.dataset, cfg.data_root, cfg.download, seed=0,
+                          image_size=cfg.image_size or None, n_classes=cfg.dataset_classes or None)
+    order = class_order(cfg.dataset, splits.n_classes, cfg.class_order)
+    return splits, make_scenario(splits.n_classes, cfg.base_classes, cfg.increment, order)
+
+
+def set_determinism(device: torch.device) -> None:
+    """Same seed, same device -> same numbers: deterministic kernels where torch has them."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+
+
+def load_run_config(run_dir: Path) -> Config:
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory: {path} is missing")
+    return Config.from_dict(json.loads(path.read_text()))
+
+
+def run_experiment(cfg: Config, out_dir: Path, resume: bool = False, stop_after: int | None = None,
+                   bars: bool | None = None, make_plots: bool = True) -> dict[str, RunResult]:
+    """Train each method of `cfg.methods` and write results, summary and plots under `out_dir`."""
+    out_dir = Path(out_dir)
+    splits, scenario = prepare(cfg)
+    device = resolve_device(cfg.device)
+    _claim_directory(cfg, out_dir, resume)
+    set_determinism(device)
+    bars = bars_enabled() if bars is None else bars
+    log(f"{cfg.dataset}: {scenario.n_tasks} tasks ({cfg.base_classes} base classes + steps of "
+        f"{cfg.increment}), methods {', '.join(cfg.methods)}, device {device}, results in {out_dir}")
+    results: dict[str, RunResult] = {}
+    for name in cfg.methods:
+        learner = IncrementalLearner(cfg, name, splits, scenario, out_dir / name, device, bars)
+        can_resume = resume and learner.checkpoint_path.is_file()
+        results[name] = learner.run(resume=can_resume, stop_after=stop_after)
+    write_outputs(list(results.values()), out_dir, make_plots)
+    return results
+
+
+def _claim_directory(cfg: Config, out_dir: Path, resume: bool) -> None:
+    path = out_dir / CONFIG_NAME
+    if resume:
+        if not path.is_file():
+            raise RunDirError(f"cannot resume: {path} is missing (is {out_dir} a run directory?)")
+        return
+    if any(out_dir.glob("*/checkpoint.pt")):
+        raise RunDirError(f"{out_dir} already holds a run; continue it with --resume {out_dir} "
+                          "or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    os.replace(tmp, path)
+
+
+def write_outputs(runs: list[RunResult], out_dir: Path, make_plots: bool = True) -> list[Path]:
+    """summary.json/.csv and the figures; returns the paths written."""
+    out_dir = Path(out_dir)
+    rows = [summary(r) for r in runs]
+    (out_dir / "summary.json").write_text(json.dumps(rows, indent=2))
+    with open(out_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    written = [out_dir / "summary.json", out_dir / "summary.csv"]
+    if not make_plots:
+        return written
+    complete = [r for r in runs if r.tasks]
+    for metric in ("nme", "cnn"):
+        written.append(save_figure(plot_accuracy_curves(complete, metric), out_dir / f"accuracy_curves_{metric}.png"))
+    for r in complete:
+        written.append(save_figure(plot_accuracy_matrix(r, "nme"), out_dir / f"accuracy_matrix_{r.method}.png"))
+    if any(len(r.tasks) > 1 for r in complete):
+        written.append(save_figure(plot_forgetting(complete, "nme"), out_dir / "forgetting.png"))
+    return written
+
+
+__all__ = ["prepare", "run_experiment", "write_outputs", "load_run_config", "RunDirError"]

@@ -1,0 +1,58 @@
+"""The incremental model: a backbone f (stage outputs + embedding) and a growing classifier g."""
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+from torch import Tensor, nn
+
+from podnet_lib.backbones import build_backbone
+from podnet_lib.classifiers import (
+    CosineClassifier, LinearClassifier, LocalSimilarityClassifier, ProxyClassifier,
+)
+
+
+class NetOutput(NamedTuple):
+    """What the model returns for a batch."""
+
+    maps: list[Tensor]   # stage outputs h_l, each (B, C_l, H_l, W_l)
+    features: Tensor     # embedding h, (B, D)
+    scores: Tensor       # classifier scores, (B, n_classes seen)
+
+
+class Network(nn.Module):
+    """g(f(x)): backbone plus classifier, returning a `NetOutput`."""
+
+    def __init__(self, backbone: nn.Module, classifier: ProxyClassifier):
+        super().__init__()
+        self.backbone = backbone
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> NetOutput:
+        maps, features = self.backbone(x)
+        return NetOutput(maps, features, self.classifier(features))
+
+    def frozen_copy(self) -> Network:
+        """The teacher f^{t-1}: a deep copy in eval mode with no gradients."""
+        teacher = copy.deepcopy(self).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
+
+def build_classifier(kind: str, features_dim: int, proxies_per_class: int = 10, similarity: str = "cosine") -> ProxyClassifier:
+    """`kind` in linear | cosine | lsc (the Local Similarity Classifier, eq. (9))."""
+    if kind == "linear":
+        return LinearClassifier(features_dim)
+    if kind == "cosine":
+        return CosineClassifier(features_dim)
+    if kind == "lsc":
+        return LocalSimilarityClassifier(features_dim, proxies_per_class, similarity=similarity)
+    raise ValueError(f"classifier={kind!r} is not valid; allowed values: linear, cosine, lsc")
+
+
+def build_network(backbone: str, in_channels: int, classifier: str, proxies_per_class: int = 10,
+                  similarity: str = "cosine") -> Network:
+    """A fresh model with an empty classifier (classes are added task by task)."""
+    f = build_backbone(backbone, in_channels=in_channels)
+    return Network(f, build_classifier(classifier, f.out_dim, proxies_per_class, similarity))
