@@ -188,6 +188,7 @@ class IncrementalLearner:
         bar = progress(range(epochs), self.bars, desc=f"task {info.task} {stream}", leave=False)
         for epoch in bar:
             sums: dict[str, Tensor] = {}
+            first_bad: dict[str, Tensor] = {}        # step at which a term first stopped being finite
             batches = 0
             for x, y in iterate_batches(self.train_set, indices, cfg.batch_size, shuffle=True, generator=gen,
                                         device=self.device, num_workers=cfg.num_workers):
@@ -198,21 +199,27 @@ class IncrementalLearner:
                     torch.nn.utils.clip_grad_value_(params, clip)
                 opt.step()
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach()
+                    v = v.detach()
+                    sums[k] = sums.get(k, 0.0) + v
+                    bad = torch.where(torch.isfinite(v), float("inf"), float(batches))
+                    first_bad[k] = torch.minimum(first_bad[k], bad) if k in first_bad else bad
                 batches += 1
             means = {k: float(v) / max(batches, 1) for k, v in sums.items()}   # one host sync per epoch
-            self._check_finite(means, info.task, epoch, stream)
+            self._check_finite(means, {k: float(v) for k, v in first_bad.items()}, info.task, epoch, stream)
             if sched is not None:
                 sched.step()
         return means
 
-    def _check_finite(self, means: dict[str, float], task: int, epoch: int, stream: str) -> None:
-        for k, v in means.items():
-            if not math.isfinite(v):
-                kept = (f"the last good checkpoint (task {task - 1}) is kept at {self.checkpoint_path}"
-                        if task > 0 else "no task had finished, so no checkpoint was written")
-                raise NonFiniteLossError(f"{self.method.name}: loss term '{k}' became {v} in task {task}, "
-                                         f"epoch {epoch} ({stream}); {kept}. Try a lower --lr.")
+    def _check_finite(self, means: dict[str, float], first_bad: dict[str, float], task: int, epoch: int,
+                      stream: str) -> None:
+        """Stop on a NaN/inf loss, naming the term that went wrong first."""
+        if all(math.isfinite(v) for v in means.values()):
+            return
+        term = min(first_bad, key=lambda k: first_bad[k])                 # earliest step; ties: first term
+        kept = (f"the last good checkpoint (task {task - 1}) is kept at {self.checkpoint_path}"
+                if task > 0 else "no task had finished, so no checkpoint was written")
+        raise NonFiniteLossError(f"{self.method.name}: loss term '{term}' became {means[term]} in task {task}, "
+                                 f"epoch {epoch} ({stream}); {kept}. Try a lower --lr.")
 
     # --- memory and evaluation -----------------------------------------------------------------
     def _select_exemplars(self, info: TaskInfo) -> None:
