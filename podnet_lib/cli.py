@@ -108,6 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after,
                              make_plots=not args.no_plots)
+    if os.environ.get("RANK", "0") != "0":               # under torchrun only rank 0 reports
+        return 0
     print()
     print(summary_table(list(results.values())))
     print(f"\nwall time {time.perf_counter() - began:.1f}s; results, summary and plots in {out}/")

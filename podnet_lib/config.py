@@ -72,6 +72,9 @@ class Config:
     device: str = "auto"               # auto | cpu | cuda | cuda:N | mps
     num_workers: int = 2               # DataLoader workers for folder datasets
     eval_batch_size: int = 256
+    amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True         # channels-last memory format on CUDA (ignored on CPU)
+    compile: bool = False              # torch.compile the model (pays off only on long tasks)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

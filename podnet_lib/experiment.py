@@ -20,6 +20,7 @@ from podnet_lib.config import Config, validate
 from podnet_lib.data import DatasetSplits, Scenario, class_order, load_dataset, make_scenario
 from podnet_lib.metrics import summary
 from podnet_lib.plots import plot_accuracy_curves, plot_accuracy_matrix, plot_forgetting, save_figure
+from podnet_lib.distributed import finish, init_from_env
 from podnet_lib.progress import bars_enabled, log
 from podnet_lib.results import RunResult
 from podnet_lib.train import IncrementalLearner, resolve_device
@@ -41,10 +42,14 @@ def prepare(cfg: Config) -> tuple[DatasetSplits, Scenario]:
 
 
 def set_determinism(device: torch.device) -> None:
-    """Same seed, same device -> same numbers: deterministic kernels where torch has them."""
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    """Same seed, same device -> same numbers on the CPU (deterministic kernels); on a GPU,
+    cuDNN picks its fastest kernels instead, so GPU reruns agree only within noise."""
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def load_run_config(run_dir: Path) -> Config:
@@ -60,17 +65,28 @@ def run_experiment(cfg: Config, out_dir: Path, resume: bool = False, stop_after:
     out_dir = Path(out_dir)
     splits, scenario = prepare(cfg)
     device = resolve_device(cfg.device)
-    _claim_directory(cfg, out_dir, resume)
+    dist = init_from_env(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    if dist.is_main:
+        _claim_directory(cfg, out_dir, resume)
     set_determinism(device)
-    bars = bars_enabled() if bars is None else bars
+    bars = (bars_enabled() if bars is None else bars) and dist.is_main
     log(f"{cfg.dataset}: {scenario.n_tasks} tasks ({cfg.base_classes} base classes + steps of "
-        f"{cfg.increment}), methods {', '.join(cfg.methods)}, device {device}, results in {out_dir}")
+        f"{cfg.increment}), methods {', '.join(cfg.methods)}, device {device}"
+        f"{f' x {dist.world} processes' if dist.enabled else ''}, results in {out_dir}", dist.is_main)
     results: dict[str, RunResult] = {}
-    for name in cfg.methods:
-        learner = IncrementalLearner(cfg, name, splits, scenario, out_dir / name, device, bars)
-        can_resume = resume and learner.checkpoint_path.is_file()
-        results[name] = learner.run(resume=can_resume, stop_after=stop_after)
-    write_outputs(list(results.values()), out_dir, make_plots)
+    try:
+        for name in cfg.methods:
+            learner = IncrementalLearner(cfg, name, splits, scenario, out_dir / name, device, bars, dist)
+            can_resume = resume and learner.checkpoint_path.is_file()
+            results[name] = learner.run(resume=can_resume, stop_after=stop_after)
+        if dist.is_main:
+            write_outputs(list(results.values()), out_dir, make_plots)
+    finally:
+        if dist.enabled:
+            finish()
     return results
 
 

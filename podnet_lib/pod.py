@@ -185,6 +185,30 @@ def adaptive_factor(n_seen: int, n_new: int) -> float:
     return math.sqrt(n_seen / n_new)
 
 
+def pod_terms(
+    old_maps: Sequence[Tensor],
+    new_maps: Sequence[Tensor],
+    old_emb: Tensor,
+    new_emb: Tensor,
+    form: str = "paper",
+    pooling: str = "spatial",
+    spatial: bool = True,
+    flat: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """The two unweighted halves of eq. (7) in one pass over the stages.
+
+    Returns (mean over stages of the pooled distance, POD-flat); a half that is switched off
+    (spatial=False or flat=False) is a zero tensor and costs nothing.
+    """
+    if len(old_maps) != len(new_maps) or not old_maps:
+        raise ValueError(f"pod_final needs as many old as new stage outputs (>= 1), got {len(old_maps)} and {len(new_maps)}")
+    zero = new_emb.new_zeros(())
+    spatial_loss = (sum(pod_distance(o, n, pooling, form) for o, n in zip(old_maps, new_maps)) / len(old_maps)
+                    if spatial else zero)
+    flat_loss = pod_flat(old_emb, new_emb, form) if flat else zero
+    return spatial_loss, flat_loss
+
+
 def pod_final(
     old_maps: Sequence[Tensor],
     new_maps: Sequence[Tensor],
@@ -203,12 +227,6 @@ def pod_final(
     adaptive_factor(N, T) for the authors' sqrt(N/T). `pooling` swaps POD-spatial for another
     variant of eqs. (1)-(5) (the ablation of Table 3b); lambda_c = 0 or lambda_f = 0 drop a term.
     """
-    if len(old_maps) != len(new_maps) or not old_maps:
-        raise ValueError(f"pod_final needs as many old as new stage outputs (>= 1), got {len(old_maps)} and {len(new_maps)}")
-    loss = new_emb.new_zeros(())
-    if lambda_c:
-        spatial = sum(pod_distance(o, n, pooling, form) for o, n in zip(old_maps, new_maps))
-        loss = loss + lambda_c * spatial / len(old_maps)
-    if lambda_f:
-        loss = loss + lambda_f * pod_flat(old_emb, new_emb, form)
-    return factor * loss
+    spatial, flat = pod_terms(old_maps, new_maps, old_emb, new_emb, form, pooling,
+                              spatial=bool(lambda_c), flat=bool(lambda_f))
+    return factor * (lambda_c * spatial + lambda_f * flat)

@@ -21,11 +21,12 @@ from podnet_lib.checkpoint import check_same_run, load_checkpoint, save_checkpoi
 from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, ArrayDataset, DatasetSplits, Scenario, augment, remap
 from podnet_lib.data.loading import class_indices, iterate_batches
+from podnet_lib.distributed import DistInfo, shard, sync_buffers, wrap
 from podnet_lib.inference import class_means, extract, nme_predict
 from podnet_lib.memory import ExemplarStore, exemplars_per_class, herding_selection, random_selection
 from podnet_lib.methods import Method, TaskInfo, build_method
 from podnet_lib.metrics import group_accuracies, top1_accuracy
-from podnet_lib.network import Network, build_network
+from podnet_lib.network import NetOutput, Network, build_network
 from podnet_lib.progress import log, progress
 from podnet_lib.results import RunResult, TaskResult
 
@@ -59,12 +60,20 @@ def generator(seed: int, task: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(task_seed(seed, task, stream))
 
 
+def _as_float(out: NetOutput, copy: bool = False) -> NetOutput:
+    """Network outputs in float32 for the losses (autocast may have produced bf16)."""
+    convert = (lambda t: t.float().clone()) if copy else (lambda t: t.float())   # noqa: E731
+    return NetOutput([convert(m) for m in out.maps], convert(out.features), convert(out.scores))
+
+
 class IncrementalLearner:
     """Runs one method through every task of a scenario, checkpointing after each task."""
 
     def __init__(self, cfg: Config, method: str, splits: DatasetSplits, scenario: Scenario,
-                 out_dir: Path, device: torch.device, bars: bool = True):
-        self.cfg, self.scenario, self.device, self.bars = cfg, scenario, device, bars
+                 out_dir: Path, device: torch.device, bars: bool = True, dist: DistInfo = DistInfo()):
+        self.cfg, self.scenario, self.device, self.dist = cfg, scenario, device, dist
+        self.bars = bars and dist.is_main
+        self.on_gpu = device.type == "cuda"
         self.method: Method = build_method(method, cfg)
         self.out_dir = Path(out_dir)
         self.spec = AUGMENTATIONS[splits.augment]
@@ -82,8 +91,11 @@ class IncrementalLearner:
 
     def _new_network(self) -> Network:
         cfg = self.cfg
-        return build_network(cfg.backbone, self.in_channels, self.method.classifier_kind(),
-                             cfg.proxies_per_class, cfg.lsc_similarity).to(self.device)
+        net = build_network(cfg.backbone, self.in_channels, self.method.classifier_kind(),
+                            cfg.proxies_per_class, cfg.lsc_similarity).to(self.device)
+        if self.on_gpu and cfg.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
 
     @property
     def checkpoint_path(self) -> Path:
@@ -121,7 +133,7 @@ class IncrementalLearner:
         record = self._evaluate(info, losses, time.perf_counter() - began)
         self.result.tasks.append(record)
         self._save(t)
-        log(self._task_line(record), True)
+        log(self._task_line(record), self.dist.is_main)
         return record
 
     def _add_classes(self, info: TaskInfo) -> None:
@@ -152,16 +164,25 @@ class IncrementalLearner:
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         clip = cfg.grad_clip if self.method.clips_gradients else 0.0
+        student = wrap(self.net, self.dist, self.device)
+        if cfg.compile:
+            student = torch.compile(student)
+            teacher = torch.compile(teacher) if teacher is not None else None
+        amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.on_gpu and cfg.amp)
 
         def step_terms(x: Tensor, y: Tensor) -> dict[str, Tensor]:
-            out = self.net(x)
-            old = None
-            if teacher is not None:
-                with torch.no_grad():
-                    old = teacher(x)
+            with amp:
+                out = _as_float(student(x))
+                old = None
+                if teacher is not None:
+                    with torch.inference_mode():
+                        old = teacher(x)
+                    old = _as_float(old, copy=True)          # leave inference mode: usable by autograd
             return self.method.loss_terms(self.net, out, old, y, info)
 
-        return self._epochs(info, indices, cfg.epochs, opt, params, clip, step_terms, "train", sched)
+        means = self._epochs(info, indices, cfg.epochs, opt, params, clip, step_terms, "train", sched, sharded=True)
+        sync_buffers(self.net)
+        return means
 
     def _finetune_classifier(self, info: TaskInfo) -> dict[str, float]:
         """Class-balanced finetuning of the classifier on the exemplars (design.md): backbone
@@ -178,11 +199,25 @@ class IncrementalLearner:
             return {"loss": self.method.classification_loss(self.net, clf(features), y)}
 
         return self._epochs(info, self.store.all_indices(), cfg.finetune_epochs, opt, params, 0.0,
-                            step_terms, "finetune", None)
+                            step_terms, "finetune", None, sharded=False)
 
-    def _epochs(self, info, indices, epochs, opt, params, clip, step_terms, stream, sched) -> dict[str, float]:
+    def _batches(self, indices: Tensor, gen: torch.Generator, sharded: bool):
+        """One epoch of (uint8 images, labels): shuffled by `gen`; each rank's shard under torchrun."""
+        cfg = self.cfg
+        if not (sharded and self.dist.enabled):
+            return iterate_batches(self.train_set, indices, cfg.batch_size, shuffle=True, generator=gen,
+                                   device=self.device, num_workers=cfg.num_workers)
+        order = shard(indices[torch.randperm(indices.numel(), generator=gen)], self.dist)
+        return iterate_batches(self.train_set, order, max(1, cfg.batch_size // self.dist.world), shuffle=False,
+                               device=self.device, num_workers=cfg.num_workers)
+
+    def _epochs(self, info, indices, epochs, opt, params, clip, step_terms, stream, sched,
+                sharded: bool) -> dict[str, float]:
         """Run SGD epochs; loss terms are accumulated on the device and read once per epoch."""
         cfg, gen = self.cfg, generator(self.cfg.seed, info.task, stream)
+        aug_gen = gen
+        if sharded and self.dist.enabled:                    # ranks share the order, not the augmentations
+            aug_gen = torch.Generator().manual_seed(task_seed(cfg.seed, info.task, stream) + 7919 * self.dist.rank)
         self.net.train()
         means: dict[str, float] = {}
         bar = progress(range(epochs), self.bars, desc=f"task {info.task} {stream}", leave=False)
@@ -190,9 +225,11 @@ class IncrementalLearner:
             sums: dict[str, Tensor] = {}
             first_bad: dict[str, Tensor] = {}        # step at which a term first stopped being finite
             batches = 0
-            for x, y in iterate_batches(self.train_set, indices, cfg.batch_size, shuffle=True, generator=gen,
-                                        device=self.device, num_workers=cfg.num_workers):
-                terms = step_terms(augment(x, self.spec, gen), y)
+            for x, y in self._batches(indices, gen, sharded):
+                x = augment(x, self.spec, aug_gen)
+                if self.on_gpu and cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                terms = step_terms(x, y)
                 opt.zero_grad(set_to_none=True)
                 sum(terms.values()).backward()
                 if clip:
@@ -272,6 +309,8 @@ class IncrementalLearner:
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _save(self, t: int) -> None:
+        if not self.dist.is_main:
+            return
         self.result.save(self.out_dir)
         save_checkpoint(self.checkpoint_path, {
             "method": self.method.name, "task": t, "config": self.cfg.to_dict(),

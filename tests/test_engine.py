@@ -187,3 +187,21 @@ def test_cli_runs_and_prints_the_table(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "avg inc NME" in text and "finetune" in text and str(out) in text
     assert torch.load(out / "finetune" / "checkpoint.pt", weights_only=True)["task"] == 5
+
+
+def test_two_process_data_parallel_run_on_cpu(tmp_path):
+    """torchrun with two gloo processes writes the same results format as a single process."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PODNET_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "podnet_lib", "run",
+           "--preset", "digits-fast", "--method", "podnet", "--epochs", "3", "--out", str(out), "--no-plots"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("avg inc NME") == 1                      # only rank 0 reports
+    run = RunResult.load(out / "podnet")
+    assert len(run.tasks) == 6 and run.tasks[0].acc_nme > 50.0
+    assert json.loads((out / "summary.json").read_text())[0]["method"] == "podnet"

@@ -7,7 +7,7 @@ from torch import Tensor
 from podnet_lib.classifiers import nca_loss
 from podnet_lib.methods.base import Method, TaskInfo
 from podnet_lib.network import NetOutput, Network
-from podnet_lib.pod import adaptive_factor, pod_final
+from podnet_lib.pod import adaptive_factor, pod_terms
 
 
 class PODNet(Method):
@@ -48,11 +48,11 @@ class PODNet(Method):
             return terms
         cfg = self.cfg
         factor = adaptive_factor(info.n_seen, info.n_new) if cfg.adaptive_factor else 1.0
-        common = dict(form=cfg.pod_form, factor=factor, pooling=cfg.pod_pooling)
+        spatial, flat = pod_terms(old.maps, out.maps, old.features, out.features, cfg.pod_form, cfg.pod_pooling,
+                                  spatial=bool(cfg.lambda_c), flat=bool(cfg.lambda_f))
+        # eq. (7), its two halves logged apart: pod_spatial + pod_flat == pod_final(..., factor)
         if cfg.lambda_c:
-            terms["pod_spatial"] = pod_final(old.maps, out.maps, old.features, out.features,
-                                             lambda_c=cfg.lambda_c, lambda_f=0.0, **common)
+            terms["pod_spatial"] = factor * cfg.lambda_c * spatial
         if cfg.lambda_f:
-            terms["pod_flat"] = pod_final(old.maps, out.maps, old.features, out.features,
-                                          lambda_c=0.0, lambda_f=cfg.lambda_f, **common)
+            terms["pod_flat"] = factor * cfg.lambda_f * flat
         return terms
