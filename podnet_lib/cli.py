@@ -5,6 +5,7 @@
     python -m podnet_lib run --preset digits --method podnet --set lambda_c=5 --set nca_form=paper
     python -m podnet_lib run --resume runs/digits-20261125-101500
     python -m podnet_lib presets
+    python -m podnet_lib bench --json bench.json
 """
 from __future__ import annotations
 
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stop-after", type=int, metavar="T", help="stop after task T (resume later with --resume)")
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
     sub.add_parser("presets", help="list the named configurations")
+    bench = sub.add_parser("bench", help="measure step, data-path and projected run speed")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    bench.add_argument("--batch", type=int, default=128)
+    bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    bench.add_argument("--skip-main-job", action="store_true", help="do not time the digits main job")
     return parser
 
 
@@ -123,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "presets":
         print(_preset_lines())
         return 0
+    if args.command == "bench":
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        from podnet_lib.bench import main as bench_main
+
+        return bench_main(args)
     from podnet_lib.checkpoint import CheckpointError
     from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
     from podnet_lib.experiment import RunDirError
