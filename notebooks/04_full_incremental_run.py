@@ -214,23 +214,12 @@ plt.show()
 # that learns the new class but loses the old ones is too plastic.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained", sharey=True)
+from podnet_lib.plots import plot_old_new
+
+shown = [by_name[m] for m in ("podnet", "ucir", "finetune") if m in by_name]
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), layout="constrained")
 for ax, metric in zip(axes, ("nme", "cnn")):
-    for name in (m for m in ("podnet", "ucir", "finetune") if m in by_name):
-        tasks = by_name[name].tasks[1:]
-        x = [t.n_classes for t in tasks]
-        colour = f"C{METHODS.index(name)}"                  # the colours of the curves above
-        ax.plot(x, [getattr(t, f"old_acc_{metric}") for t in tasks], color=colour, marker="o",
-                label=f"{name}: old classes")
-        ax.plot(x, [getattr(t, f"new_acc_{metric}") for t in tasks], color=colour, marker="s",
-                linestyle="--", label=f"{name}: new classes")
-    ax.set_title(f"Old vs new classes ({metric.upper()})")
-    ax.set_xlabel("number of classes seen")
-    ax.set_xticks(x if len(x) <= 20 else x[:: len(x) // 10])
-    ax.set_ylim(-2, 102)
-    ax.grid(True, alpha=0.3)
-axes[0].set_ylabel("top-1 accuracy (%)")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize="small")
+    plot_old_new(shown, metric, ax=ax)
 plt.show()
 
 # %% [markdown]

@@ -12,8 +12,6 @@ no such row). Runs are cached in one folder per distinct configuration (a hash o
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from podnet_lib.config import Config
+from podnet_lib.config import Config, config_key
 from podnet_lib.experiment import prepare, run_experiment
 from podnet_lib.metrics import summary
 from podnet_lib.results import RunResult
@@ -118,12 +116,6 @@ def adaptive_configs(base: Config) -> dict[str, Config]:
 
 
 # --- running them ------------------------------------------------------------------------------
-def config_key(cfg: Config) -> str:
-    """A short hash of every field: a changed config never reuses another one's results."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
 def _run_dir(out_dir: Path, cfg: Config) -> Path:
     """One folder per distinct config: two variants that are the same run share their results."""
     return Path(out_dir) / f"run-{config_key(cfg)}"

@@ -9,6 +9,8 @@ produced the published numbers.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -90,6 +92,12 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         return cls().replace(**d)
+
+
+def config_key(cfg: Config) -> str:
+    """A short hash of every field: a changed config never reuses another one's results."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def _choice(name: str, value: Any, allowed: tuple) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from podnet_lib.config import Config, validate
+from podnet_lib.config import Config, config_key, validate
 from podnet_lib.data import DatasetSplits, Scenario, class_order, load_dataset, make_scenario
 from podnet_lib.metrics import summary
 from podnet_lib.plots import plot_accuracy_curves, plot_accuracy_matrix, plot_forgetting, save_figure
@@ -60,8 +60,11 @@ def load_run_config(run_dir: Path) -> Config:
 
 
 def run_experiment(cfg: Config, out_dir: Path, resume: bool = False, stop_after: int | None = None,
-                   bars: bool | None = None, make_plots: bool = True) -> dict[str, RunResult]:
-    """Train each method of `cfg.methods` and write results, summary and plots under `out_dir`."""
+                   bars: bool | None = None, make_plots: bool = True, quiet: bool = False) -> dict[str, RunResult]:
+    """Train each method of `cfg.methods` and write results, summary and plots under `out_dir`.
+
+    quiet=True drops the per-task log lines (progress bars follow `bars`).
+    """
     out_dir = Path(out_dir)
     splits, scenario = prepare(cfg)
     device = resolve_device(cfg.device)
@@ -75,11 +78,12 @@ def run_experiment(cfg: Config, out_dir: Path, resume: bool = False, stop_after:
     bars = (bars_enabled() if bars is None else bars) and dist.is_main
     log(f"{cfg.dataset}: {scenario.n_tasks} tasks ({cfg.base_classes} base classes + steps of "
         f"{cfg.increment}), methods {', '.join(cfg.methods)}, device {device}"
-        f"{f' x {dist.world} processes' if dist.enabled else ''}, results in {out_dir}", dist.is_main)
+        f"{f' x {dist.world} processes' if dist.enabled else ''}, results in {out_dir}", dist.is_main and not quiet)
     results: dict[str, RunResult] = {}
     try:
         for name in cfg.methods:
-            learner = IncrementalLearner(cfg, name, splits, scenario, out_dir / name, device, bars, dist)
+            learner = IncrementalLearner(cfg, name, splits, scenario, out_dir / name, device, bars, dist,
+                                         log_tasks=not quiet)
             can_resume = resume and learner.checkpoint_path.is_file()
             results[name] = learner.run(resume=can_resume, stop_after=stop_after)
         if dist.is_main:
@@ -88,6 +92,25 @@ def run_experiment(cfg: Config, out_dir: Path, resume: bool = False, stop_after:
         if dist.enabled:
             finish()
     return results
+
+
+def trained_learner(cfg: Config, out_dir: Path, upto_task: int = 0, method: str | None = None,
+                    bars: bool = False) -> IncrementalLearner:
+    """A learner trained through task `upto_task`, cached: "load it if it exists, else train".
+
+    The state lives in out_dir/<method>-<config hash>/checkpoint.pt (method: the first of
+    cfg.methods), so a changed configuration trains anew instead of loading another one's weights.
+    The learner holds `net`, `train_set`/`test_set` (labels = class-order positions), `spec`,
+    `scenario` and `store`.
+    """
+    splits, scenario = prepare(cfg)
+    method = method or cfg.methods[0]
+    learner = IncrementalLearner(cfg, method, splits, scenario, Path(out_dir) / f"{method}-{config_key(cfg)}",
+                                 resolve_device(cfg.device), bars, log_tasks=False)
+    done = learner.restore() if learner.checkpoint_path.is_file() else 0
+    for t in range(done, upto_task + 1):
+        learner.run_task(t)
+    return learner
 
 
 def _claim_directory(cfg: Config, out_dir: Path, resume: bool) -> None:
@@ -127,4 +150,4 @@ def write_outputs(runs: list[RunResult], out_dir: Path, make_plots: bool = True)
     return written
 
 
-__all__ = ["prepare", "run_experiment", "write_outputs", "load_run_config", "RunDirError"]
+__all__ = ["prepare", "run_experiment", "trained_learner", "write_outputs", "load_run_config", "RunDirError"]

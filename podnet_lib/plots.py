@@ -53,8 +53,8 @@ def plot_accuracy_curves(runs: Sequence[RunResult], metric: str = "nme", ax: Axe
     ax.set_ylim(0, 100)
     ax.set_title(title if title is not None else f"Accuracy on all seen classes ({metric.upper()})")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", title="method (avg. incremental acc.)", fontsize="small",
-              title_fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. incremental acc.)",
+              fontsize="small", title_fontsize="small")
     return ax.figure
 
 
@@ -119,8 +119,33 @@ def plot_forgetting(runs: Sequence[RunResult], metric: str = "nme",
     ax.set_ylabel("forgetting (percentage points)")
     ax.set_title(f"Forgetting per task ({metric.upper()}): best accuracy minus final accuracy")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="best", title="method (avg. forgetting)", fontsize="small",
-              title_fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. forgetting)",
+              fontsize="small", title_fontsize="small")
+    return ax.figure
+
+
+def plot_old_new(runs: Sequence[RunResult], metric: str = "nme", ax: Axes | None = None) -> Figure:
+    """Accuracy on the old classes (solid) and on the task's new classes (dashed) after each task > 0.
+
+    The gap between the two lines is the stability-plasticity balance of Sec. 4.2.
+    """
+    check_metric(metric)
+    runs = _check_runs(runs)
+    ax = _axes(ax, (7.0, 4.5))
+    for i, run in enumerate(runs):
+        tasks = run.tasks[1:]
+        x = [t.n_classes for t in tasks]
+        colour = f"C{i}"
+        ax.plot(x, [getattr(t, f"old_acc_{metric}") for t in tasks], color=colour, marker="o",
+                label=f"{run.method}: old classes")
+        ax.plot(x, [getattr(t, f"new_acc_{metric}") for t in tasks], color=colour, marker="s",
+                linestyle="--", label=f"{run.method}: new classes")
+    ax.set_xlabel("number of classes seen")
+    ax.set_ylabel(f"top-1 accuracy, {metric.upper()} (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(f"Old vs new classes ({metric.upper()})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax.figure
 
 

@@ -70,8 +70,10 @@ class IncrementalLearner:
     """Runs one method through every task of a scenario, checkpointing after each task."""
 
     def __init__(self, cfg: Config, method: str, splits: DatasetSplits, scenario: Scenario,
-                 out_dir: Path, device: torch.device, bars: bool = True, dist: DistInfo = DistInfo()):
+                 out_dir: Path, device: torch.device, bars: bool = True, dist: DistInfo = DistInfo(),
+                 log_tasks: bool = True):
         self.cfg, self.scenario, self.device, self.dist = cfg, scenario, device, dist
+        self.log_tasks = log_tasks
         self.bars = bars and dist.is_main
         self.on_gpu = device.type == "cuda"
         self.method: Method = build_method(method, cfg)
@@ -110,7 +112,7 @@ class IncrementalLearner:
 
         stop_after=k ends the run after task k, as an interruption would.
         """
-        start = self._resume() if resume else 0
+        start = self.restore() if resume else 0
         tasks = range(start, self.scenario.n_tasks)
         for t in progress(tasks, self.bars, desc=f"{self.method.name} tasks", initial=start,
                           total=self.scenario.n_tasks):
@@ -133,7 +135,7 @@ class IncrementalLearner:
         record = self._evaluate(info, losses, time.perf_counter() - began)
         self.result.tasks.append(record)
         self._save(t)
-        log(self._task_line(record), self.dist.is_main)
+        log(self._task_line(record), self.dist.is_main and self.log_tasks)
         return record
 
     def _add_classes(self, info: TaskInfo) -> None:
@@ -319,7 +321,7 @@ class IncrementalLearner:
             "rng": torch.get_rng_state(),
         })
 
-    def _resume(self) -> int:
+    def restore(self) -> int:
         """Restore the state after the last finished task; return the next task to run."""
         state = load_checkpoint(self.checkpoint_path)
         check_same_run(state["config"], self.cfg.to_dict(), self.checkpoint_path)

@@ -255,19 +255,19 @@ def test_checks_never_raise(check, capsys):
 # --- the chapter's teacher: trained once, then loaded --------------------------------------------
 
 def test_trained_backbone_trains_once_then_loads(tmp_path, monkeypatch):
-    from podnet_lib import experiment
+    from podnet_lib.train import IncrementalLearner
     from podnet_lib.data import load_dataset
     from podnet_lib.presets import get_preset
 
     cfg = get_preset("digits-fast").replace(methods=["podnet"], base_classes=10, epochs=1, device="cpu")
     net = W.trained_backbone(cfg, tmp_path / "run")
-    assert (tmp_path / "run" / "podnet" / "checkpoint.pt").is_file()
+    assert len(list((tmp_path / "run").glob("podnet-*/checkpoint.pt"))) == 1
     assert not net.training
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached checkpoint should have been loaded")
 
-    monkeypatch.setattr(experiment, "run_experiment", no_training)
+    monkeypatch.setattr(IncrementalLearner, "run_task", no_training)
     again = W.trained_backbone(cfg, tmp_path / "run")
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)

@@ -8,44 +8,16 @@ and returns True or False. It never raises.
 from __future__ import annotations
 
 import math
-import traceback
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
+from podnet_lib.exercises.calling import Stop, call, verdict
 from podnet_lib.ablations import PAPER_TABLE3A, PAPER_TABLE4, table3a_configs
 from podnet_lib.config import Config
 from podnet_lib.metrics import average_incremental_accuracy, forgetting
 
 TOL = 1e-6
-
-
-class _Stop(Exception):
-    """The student's function is not written yet."""
-
-
-def _call(fn: Callable, desc: str, *args: Any) -> tuple[bool, Any]:
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        print("  not implemented yet: replace `raise NotImplementedError` by your code")
-        raise _Stop from None
-    except Exception as err:                       # the student's bug: report it, never raise
-        frame = traceback.extract_tb(err.__traceback__)[-1]
-        print(f"  [error] {desc}: {type(err).__name__}: {err} (line {frame.lineno})")
-        return False, None
-    if out is None:
-        print(f"  [wrong] {desc}: your function returned None (is a `return` missing?)")
-        return False, None
-    return True, out
-
-
-def _verdict(name: str, passed: int, total: int) -> bool:
-    if passed == total:
-        print(f"All {total} cases agree with {name}. Well done!")
-        return True
-    print(f"{passed}/{total} cases agree with {name}.")
-    return False
 
 
 # --- chapter 04: scores of a run ---------------------------------------------------------------
@@ -65,7 +37,7 @@ def check_average_incremental_accuracy(fn: Callable[[list[float]], float]) -> bo
         for accs in ACCURACY_CASES:
             desc = f"{len(accs)} task(s): {list(accs)[:4]}{' ...' if len(accs) > 4 else ''}"
             expected = average_incremental_accuracy(accs)
-            ok, out = _call(fn, desc, list(accs))
+            ok, out = call(fn, desc, list(accs))
             if not ok:
                 continue
             try:
@@ -79,9 +51,9 @@ def check_average_incremental_accuracy(fn: Callable[[list[float]], float]) -> bo
             else:
                 hint = " (is the base task included?)" if abs(got - np.mean(accs[1:] or [0])) <= TOL else ""
                 print(f"  [wrong] {desc}: expected {expected:.4f}, got {got:.4f}{hint}")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("podnet_lib.metrics.average_incremental_accuracy", passed, len(ACCURACY_CASES))
+    return verdict("podnet_lib.metrics.average_incremental_accuracy", passed, len(ACCURACY_CASES))
 
 
 def _matrices() -> list[tuple[str, np.ndarray]]:
@@ -104,7 +76,7 @@ def check_forgetting(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
     try:
         for desc, matrix in cases:
             expected = forgetting(matrix)
-            ok, out = _call(fn, desc, matrix.copy())
+            ok, out = call(fn, desc, matrix.copy())
             if not ok:
                 continue
             got = np.asarray(out, dtype=float).reshape(-1)
@@ -120,9 +92,9 @@ def check_forgetting(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
                 print(f"  [wrong] {desc}: expected {np.round(expected, 2).tolist()}, got "
                       f"{np.round(got, 2).tolist()} (largest difference {err:.2f}; the best accuracy of "
                       "task j is over the rows j..T-2)")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("podnet_lib.metrics.forgetting", passed, len(cases))
+    return verdict("podnet_lib.metrics.forgetting", passed, len(cases))
 
 
 # --- chapter 05: ablation grid -----------------------------------------------------------------
@@ -137,7 +109,7 @@ def check_table3a_config(fn: Callable[[Config, str], Config]) -> bool:
     passed = 0
     try:
         for name in PAPER_TABLE3A:
-            ok, out = _call(fn, repr(name), base, name)
+            ok, out = call(fn, repr(name), base, name)
             if not ok:
                 continue
             if not isinstance(out, Config):
@@ -150,9 +122,9 @@ def check_table3a_config(fn: Callable[[Config, str], Config]) -> bool:
             else:
                 print(f"  [ok]    {name!r}: " + ", ".join(f"{f}={getattr(out, f)!r}" for f in ABLATION_FIELDS))
                 passed += 1
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("podnet_lib.ablations.table3a_configs", passed, len(PAPER_TABLE3A))
+    return verdict("podnet_lib.ablations.table3a_configs", passed, len(PAPER_TABLE3A))
 
 
 def gain_over_baselines(table: dict[str, dict[int, float]], ours: str) -> dict[int, float]:
@@ -172,7 +144,7 @@ def check_gain_over_baselines(fn: Callable[[dict, str], dict]) -> bool:
     try:
         for desc, table, ours in cases:
             expected = gain_over_baselines(table, ours)
-            ok, out = _call(fn, desc, {k: dict(v) for k, v in table.items()}, ours)
+            ok, out = call(fn, desc, {k: dict(v) for k, v in table.items()}, ours)
             if not ok:
                 continue
             if not isinstance(out, dict) or set(out) != set(expected):
@@ -188,9 +160,9 @@ def check_gain_over_baselines(fn: Callable[[dict, str], dict]) -> bool:
             else:
                 print(f"  [ok]    {desc}: " + ", ".join(f"{m}: {v:+.2f}" for m, v in expected.items()))
                 passed += 1
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("the gain over the best baseline", passed, len(cases))
+    return verdict("the gain over the best baseline", passed, len(cases))
 
 
 __all__ = ["check_average_incremental_accuracy", "check_forgetting", "check_table3a_config",

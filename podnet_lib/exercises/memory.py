@@ -7,46 +7,17 @@ much, and returns True or False. It never raises: a `NotImplementedError` prints
 """
 from __future__ import annotations
 
-import traceback
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from podnet_lib.exercises.calling import Stop, call, verdict
 from podnet_lib.inference import class_means, nme_predict
 from podnet_lib.memory import exemplars_per_class, herding_selection
 
 ATOL = 1e-5
-
-
-class _Stop(Exception):
-    """The student's function is not written yet: end the check there."""
-
-
-def _call(fn: Callable, desc: str, *args: Any) -> tuple[bool, Any]:
-    """(True, result) or (False, None) after printing what went wrong; raises _Stop if unwritten."""
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        print("  not implemented yet: replace `raise NotImplementedError` by your code")
-        raise _Stop from None
-    except Exception as err:                       # the student's bug: report it, never raise
-        frame = traceback.extract_tb(err.__traceback__)[-1]
-        print(f"  [error] {desc}: {type(err).__name__}: {err} (line {frame.lineno})")
-        return False, None
-    if out is None:
-        print(f"  [wrong] {desc}: your function returned None (is a `return` missing?)")
-        return False, None
-    return True, out
-
-
-def _verdict(name: str, passed: int, total: int) -> bool:
-    if passed == total:
-        print(f"All {total} cases agree with the library's {name}. Well done!")
-        return True
-    print(f"{passed}/{total} cases agree with the library's {name}.")
-    return False
 
 
 def _as_long(out: Any) -> Tensor:
@@ -76,7 +47,7 @@ def check_herding(fn: Callable[[Tensor, int], Tensor]) -> bool:
     try:
         for desc, feats, m in cases:
             expected = herding_selection(feats, m)
-            ok, out = _call(fn, desc, feats.clone(), m)
+            ok, out = call(fn, desc, feats.clone(), m)
             if not ok:
                 continue
             got = _as_long(out)
@@ -94,9 +65,9 @@ def check_herding(fn: Callable[[Tensor, int], Tensor]) -> bool:
             print(f"  [wrong] {desc}: pick {k} differs (yours {int(got[k])}, expected {int(expected[k])}); "
                   f"your subset's mean is {_mean_gap(feats, got):.4f} from the class mean, the library's "
                   f"{_mean_gap(feats, expected):.4f}. Did you L2-normalise the features first?")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("herding_selection", passed, len(cases))
+    return verdict("the library's herding_selection", passed, len(cases))
 
 
 # --- class means and NME -----------------------------------------------------------------------
@@ -117,7 +88,7 @@ def check_class_means(fn: Callable[[Tensor, Tensor, int], Tensor]) -> bool:
     try:
         for desc, feats, labels, c in cases:
             expected = class_means(feats, labels, c)
-            ok, out = _call(fn, desc, feats.clone(), labels.clone(), c)
+            ok, out = call(fn, desc, feats.clone(), labels.clone(), c)
             if not ok:
                 continue
             got = torch.as_tensor(out, dtype=torch.float32).cpu()
@@ -133,9 +104,9 @@ def check_class_means(fn: Callable[[Tensor, Tensor, int], Tensor]) -> bool:
             hint = ("your means are not unit vectors: renormalise them" if (norms - 1).abs().max() > 1e-3
                     else "normalise each feature before averaging")
             print(f"  [wrong] {desc}: largest difference {err:.4f} ({hint})")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("class_means", passed, len(cases))
+    return verdict("the library's class_means", passed, len(cases))
 
 
 def check_nme_predict(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
@@ -151,7 +122,7 @@ def check_nme_predict(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     try:
         for desc, feats, means in cases:
             expected = nme_predict(feats, means)
-            ok, out = _call(fn, desc, feats.clone(), means.clone())
+            ok, out = call(fn, desc, feats.clone(), means.clone())
             if not ok:
                 continue
             got = _as_long(out)
@@ -165,9 +136,9 @@ def check_nme_predict(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
             else:
                 print(f"  [wrong] {desc}: {wrong}/{len(got)} predictions differ "
                       "(the nearest mean is the one at the smallest distance, one label per row)")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("nme_predict", passed, len(cases))
+    return verdict("the library's nme_predict", passed, len(cases))
 
 
 # --- memory budgets ----------------------------------------------------------------------------
@@ -185,7 +156,7 @@ def check_exemplars_per_class(fn: Callable[[int, int | None, int | None], int]) 
         for n_seen, m_per, m_total in MEMORY_CASES:
             desc = f"n_seen={n_seen}, memory_per_class={m_per}, memory_total={m_total}"
             expected = exemplars_per_class(n_seen, m_per, m_total)
-            ok, out = _call(fn, desc, n_seen, m_per, m_total)
+            ok, out = call(fn, desc, n_seen, m_per, m_total)
             if not ok:
                 continue
             try:
@@ -198,9 +169,9 @@ def check_exemplars_per_class(fn: Callable[[int, int | None, int | None], int]) 
                 passed += 1
             else:
                 print(f"  [wrong] {desc}: expected {expected}, got {out} (off by {got - expected:+g})")
-    except _Stop:
+    except Stop:
         return False
-    return _verdict("exemplars_per_class", passed, len(MEMORY_CASES))
+    return verdict("the library's exemplars_per_class", passed, len(MEMORY_CASES))
 
 
 __all__ = ["check_herding", "check_class_means", "check_nme_predict", "check_exemplars_per_class"]

@@ -27,8 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
-from podnet_lib.backbones import BackboneOutput, build_backbone
-from podnet_lib.checkpoint import load_checkpoint
+from podnet_lib.backbones import BackboneOutput
 from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, DatasetSplits, normalize
 from podnet_lib.pod import POOLINGS, adaptive_factor, pod_distance, pooled_statistics
@@ -51,22 +50,11 @@ PAPER_TABLE_3B: dict[str, tuple[float, float]] = {
 def trained_backbone(cfg: Config, run_dir: Path, bars: bool = False) -> nn.Module:
     """The backbone f of the first method of `cfg` after task 0, in eval mode on `cfg.device`.
 
-    Loads `run_dir/<method>/checkpoint.pt` when it exists, else trains task 0 with
-    `podnet_lib.experiment.run_experiment` (which writes that checkpoint) and loads it.
+    Trained once through `podnet_lib.experiment.trained_learner`, which caches it under `run_dir`.
     """
-    from podnet_lib.experiment import run_experiment
-    from podnet_lib.train import resolve_device
+    from podnet_lib.experiment import trained_learner
 
-    run_dir = Path(run_dir)
-    path = run_dir / cfg.methods[0] / "checkpoint.pt"
-    if not path.is_file():
-        run_experiment(cfg, run_dir, resume=(run_dir / "config.json").is_file(), stop_after=0,
-                       bars=bars, make_plots=False)
-    state = {k[len("backbone."):]: v for k, v in load_checkpoint(path)["network"].items() if k.startswith("backbone.")}
-    in_channels = next(v.shape[1] for v in state.values() if v.dim() == 4)    # the stem's first convolution
-    backbone = build_backbone(cfg.backbone, in_channels=in_channels)
-    backbone.load_state_dict(state)
-    return backbone.to(resolve_device(cfg.device)).eval()
+    return trained_learner(cfg, run_dir, upto_task=0, bars=bars).net.backbone.eval()
 
 
 def one_image_per_class(splits: DatasetSplits, n_classes: int = 10) -> tuple[Tensor, Tensor]:

@@ -23,15 +23,13 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from podnet_lib.checkpoint import CheckpointError, check_same_run, load_checkpoint, save_checkpoint
 from podnet_lib.classifiers import LocalSimilarityClassifier, local_similarity, nca_loss
 from podnet_lib.config import Config
 from podnet_lib.data.loading import class_indices
-from podnet_lib.experiment import prepare
+from podnet_lib.experiment import trained_learner
 from podnet_lib.inference import extract
 from podnet_lib.train import IncrementalLearner
 
-CACHE_NAME = "base_network.pt"
 COLORS = plt.get_cmap("tab10").colors
 
 
@@ -40,26 +38,11 @@ def base_network(cfg: Config, out_dir: Path, device: torch.device | str = "cpu",
                  bars: bool = False) -> IncrementalLearner:
     """A learner whose network is trained on task 0 (the base classes) with PODNet's classifier.
 
-    Loads `out_dir`/base_network.pt when it was made with the same configuration, else trains
-    (task 0 only) and writes it. The learner holds `net`, `train_set`, `test_set` (labels in
-    class-order positions), `spec` and `scenario`.
+    Cached by `podnet_lib.experiment.trained_learner` under `out_dir` (one folder per
+    configuration). The learner holds `net`, `train_set`, `test_set` (labels in class-order
+    positions), `spec` and `scenario`.
     """
-    out_dir = Path(out_dir)
-    splits, scenario = prepare(cfg)
-    learner = IncrementalLearner(cfg, "podnet", splits, scenario, out_dir, torch.device(device), bars)
-    path = out_dir / CACHE_NAME
-    if path.is_file():
-        try:
-            state = load_checkpoint(path)
-            check_same_run(state["config"], cfg.to_dict(), path)
-            learner.net.classifier.add_classes(len(scenario.task_classes(0)))
-            learner.net.load_state_dict(state["network"])
-            return learner
-        except (CheckpointError, KeyError, RuntimeError):
-            learner = IncrementalLearner(cfg, "podnet", splits, scenario, out_dir, torch.device(device), bars)
-    learner.run_task(0)
-    save_checkpoint(path, {"config": cfg.to_dict(), "network": learner.net.state_dict()})
-    return learner
+    return trained_learner(cfg.replace(device=str(device)), out_dir, upto_task=0, method="podnet", bars=bars)
 
 
 def embed(learner: IncrementalLearner, classes: Sequence[int], split: str = "test") -> tuple[Tensor, Tensor]:
