@@ -26,3 +26,8 @@ lab: $(STAMP)
 
 clean-runs:
 	rm -rf runs/
+
+# The static HTML edition: every chapter executed in fast mode, into build/book/index.html.
+.PHONY: book
+book: $(STAMP)
+	$(PY) scripts/build_book.py $(ARGS)

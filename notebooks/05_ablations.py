@@ -250,6 +250,28 @@ print(f"{len(all_rows)} rows written to {ABLATION_DIR / 'ablations.csv'}; "
       f"{len(list(ABLATION_DIR.glob('run-*')))} distinct runs in {ABLATION_DIR}")
 
 # %% [markdown]
+# ## A report of the runs
+#
+# Every run above is saved on disk (results JSON/CSV per method). `podnet_lib.report` turns saved
+# runs into one report without retraining: average incremental accuracy table, accuracy curves of
+# all runs on one figure, accuracy matrices, forgetting and the old-vs-new split. Here: the pooling
+# variants of Table 3b (first seed). The same from a terminal:
+# `python -m podnet_lib report RUN_DIR [RUN_DIR ...] --out DIR`.
+
+# %%
+from IPython.display import Image, Markdown, display
+
+from podnet_lib.ablations import run_dir_of
+from podnet_lib.report import write_report
+
+report_page = write_report([run_dir_of(ABLATION_DIR, c.replace(seed=SEEDS[0])) for c in configs_3b.values()],
+                           S.out_dir / "ch05_report", names=list(configs_3b))
+print(f"report: {report_page}")
+sections = report_page.with_name("report.md").read_text().split("\n## ")
+display(Markdown("### " + sections[1]))                    # the average incremental accuracy table
+display(Image(filename=str(report_page.parent / "figures" / "accuracy_curves_nme.png")))
+
+# %% [markdown]
 # ## Exercises
 #
 # **Exercise 1: a row of Table 3a as a configuration.** Given the base config and a row name

@@ -116,7 +116,7 @@ def adaptive_configs(base: Config) -> dict[str, Config]:
 
 
 # --- running them ------------------------------------------------------------------------------
-def _run_dir(out_dir: Path, cfg: Config) -> Path:
+def run_dir_of(out_dir: Path, cfg: Config) -> Path:
     """One folder per distinct config: two variants that are the same run share their results."""
     return Path(out_dir) / f"run-{config_key(cfg)}"
 
@@ -160,7 +160,7 @@ def run_ablation(configs: Mapping[str, Config], out_dir: Path, paper: Mapping | 
     rows: list[dict] = []
     for name, cfg in configs.items():
         runs = [cfg] if seeds is None else [cfg.replace(seed=s) for s in seeds]
-        results = [run_variant(c, _run_dir(out_dir, c), bars) for c in runs]
+        results = [run_variant(c, run_dir_of(out_dir, c), bars) for c in runs]
         for method in cfg.methods:
             sums = [summary(r[method]) for r in results]
             row: dict = {"variant": name, "method": method}

@@ -6,6 +6,7 @@
     python -m podnet_lib run --resume runs/digits-20261125-101500
     python -m podnet_lib presets
     python -m podnet_lib bench --json bench.json
+    python -m podnet_lib report runs/digits-A runs/digits-B --out runs/report
 """
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.add_argument("--skip-main-job", action="store_true", help="do not time the digits main job")
+    report = sub.add_parser("report", help="tables and figures of saved runs, as report.md and report.html (no retraining)")
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="run directories, or method folders holding results.json")
+    report.add_argument("--out", type=Path, help="output folder (default: runs/report-<time>)")
     return parser
 
 
@@ -135,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podnet_lib.bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "report":
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        from podnet_lib.report import main as report_main
+
+        return report_main(args)
     from podnet_lib.checkpoint import CheckpointError
     from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
     from podnet_lib.experiment import RunDirError
