@@ -1,33 +1,25 @@
 # Two commands do everything on a fresh clone:  `make run`  and  `make test`.
-# Each creates or refreshes the local environment .venv when pyproject.toml changed.
+# Each creates or refreshes the local environment .venv when pyproject.toml changed
+# (scripts/env.py does the work; `python3 scripts/env.py run|test` is the same without make).
 PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 
-.PHONY: run test env lab clean-runs
+.PHONY: run test env lab book clean-runs
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e ".[dev,notebooks]"
-	@touch $(STAMP)
+run:
+	$(PYTHON) scripts/env.py run $(ARGS)
 
-env: $(STAMP)
+test:
+	$(PYTHON) scripts/env.py test $(ARGS)
 
-run: $(STAMP)
-	$(PY) -m podnet_lib run --preset digits $(ARGS)
+env:
+	$(PYTHON) scripts/env.py env
 
-test: $(STAMP)
-	$(PY) -m pytest $(ARGS)
+lab:
+	$(PYTHON) scripts/env.py lab
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+# The static HTML edition: every chapter executed in fast mode, into build/book/index.html.
+book:
+	$(PYTHON) scripts/env.py book $(ARGS)
 
 clean-runs:
 	rm -rf runs/
-
-# The static HTML edition: every chapter executed in fast mode, into build/book/index.html.
-.PHONY: book
-book: $(STAMP)
-	$(PY) scripts/build_book.py $(ARGS)

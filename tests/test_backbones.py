@@ -205,7 +205,14 @@ def test_unknown_backbone_error_names_field_and_choices() -> None:
 
 
 def test_registry_names() -> None:
-    assert set(BACKBONES) == {"resnet32", "resnet18", "resnet18_small_stem", "resnet_digits"}
+    assert set(BACKBONES) == {"resnet32", "resnet18", "resnet18_small_stem", "resnet18_imagenet", "resnet_digits"}
+
+
+def test_authors_imagenet_network_keeps_the_max_pool_after_its_small_stem() -> None:
+    net = build_backbone("resnet18_imagenet").eval()
+    out = net(torch.zeros(1, 3, 64, 64))
+    assert [m.shape[-1] for m in out.maps] == [32, 16, 8, 4]          # 224 input: 112, 56, 28, 14
+    assert net.stem[0].kernel_size == (3, 3) and net.stem[0].stride == (1, 1)
 
 
 @pytest.mark.parametrize(
