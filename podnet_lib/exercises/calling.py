@@ -30,6 +30,15 @@ def call(fn: Callable, desc: str, *args: Any) -> tuple[bool, Any]:
     return True, out
 
 
+def as_number(out: Any, desc: str) -> float | None:
+    """The student's answer as a float, or None after printing that it is not a number."""
+    try:
+        return float(out)
+    except (TypeError, ValueError):
+        print(f"  [wrong] {desc}: expected a number, got {type(out).__name__}")
+        return None
+
+
 def verdict(name: str, passed: int, total: int) -> bool:
     """Print how many cases agree with the library's `name`; True when all do."""
     if passed == total:

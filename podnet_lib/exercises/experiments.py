@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from podnet_lib.exercises.calling import Stop, call, verdict
+from podnet_lib.exercises.calling import Stop, as_number, call, verdict
 from podnet_lib.ablations import PAPER_TABLE3A, PAPER_TABLE4, table3a_configs
 from podnet_lib.config import Config
 from podnet_lib.metrics import average_incremental_accuracy, forgetting
@@ -40,10 +40,8 @@ def check_average_incremental_accuracy(fn: Callable[[list[float]], float]) -> bo
             ok, out = call(fn, desc, list(accs))
             if not ok:
                 continue
-            try:
-                got = float(out)
-            except (TypeError, ValueError):
-                print(f"  [wrong] {desc}: expected a number, got {type(out).__name__}")
+            got = as_number(out, desc)
+            if got is None:
                 continue
             if abs(got - expected) <= TOL:
                 print(f"  [ok]    {desc}: {got:.2f}")

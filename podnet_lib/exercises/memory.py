@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from podnet_lib.exercises.calling import Stop, call, verdict
+from podnet_lib.exercises.calling import Stop, as_number, call, verdict
 from podnet_lib.inference import class_means, nme_predict
 from podnet_lib.memory import exemplars_per_class, herding_selection
 
@@ -159,10 +159,8 @@ def check_exemplars_per_class(fn: Callable[[int, int | None, int | None], int]) 
             ok, out = call(fn, desc, n_seen, m_per, m_total)
             if not ok:
                 continue
-            try:
-                got = float(out)
-            except (TypeError, ValueError):
-                print(f"  [wrong] {desc}: expected a number, got {type(out).__name__}")
+            got = as_number(out, desc)
+            if got is None:
                 continue
             if got == expected:
                 print(f"  [ok]    {desc}: {expected}")
