@@ -188,7 +188,7 @@ def load_cifar100(root: Path, download: bool, image_size: int | None = None) -> 
     if missing and not download:
         raise DatasetNotFoundError(
             f"CIFAR-100 is not in {folder} (missing: {', '.join(missing)}). It is about 170 MB: "
-            f"pass `--download` (download=True) once to fetch it into {root}, or place the "
+            f"pass `--download` (Config field `download`) once to fetch it into {root}, or place the "
             f"extracted `cifar-100-python/` folder under {root}. {OFFLINE_HINT}")
     try:
         train = torchvision.datasets.CIFAR100(str(root), train=True, download=download)
