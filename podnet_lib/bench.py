@@ -4,13 +4,17 @@
    + POD-flat + LSC/NCA + backward) for ResNet-32 at batch 128 on 32x32, and their ratio
    (floor about 1.33: one extra forward of the teacher);
 2. images/s of the data path alone (index batching + augmentation on the device) vs the step;
-3. projected wall time of the CIFAR-100 50-step and 10-step presets (160 epochs a task, balanced
-   finetuning and evaluation included) from measured throughputs on the CIFAR-shaped stand-in;
+3. per-task wall time of a base task and a step really run on the CIFAR-shaped stand-in, and
+   from it the projected wall time of the CIFAR-100 50-step and 10-step presets (160 epochs a
+   task, balanced finetuning and evaluation included; `podnet_lib.projection`);
 4. peak memory (GPU where present, resident set size on the CPU);
-5. the digits main job's wall time.
+5. the digits main job's wall time;
+6. with --compile, the steps and the projection again with the backbone compiled, and the
+   seconds the first compiled step takes (code generation), to judge when `Config.compile` pays.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import time
@@ -21,12 +25,15 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from podnet_lib.acceleration import Acceleration
 from podnet_lib.classifiers import nca_loss
+from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, augment, synthetic_splits
 from podnet_lib.data.loading import iterate_batches
 from podnet_lib.network import build_network
 from podnet_lib.pod import adaptive_factor, pod_terms
 from podnet_lib.presets import get_preset
+from podnet_lib.projection import cifar_projections, measure_phases
 from podnet_lib.train import resolve_device
 
 
@@ -36,6 +43,7 @@ class Throughputs:
     podnet_img_s: float      # full PODNet step
     finetune_img_s: float    # classifier-only step (backbone forward without gradients)
     eval_img_s: float        # inference forward
+    first_podnet_s: float = 0.0  # the first PODNet step (compilation, cudnn autotuning, allocations)
 
 
 def _sync(device: torch.device) -> None:
@@ -43,31 +51,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(call: Callable[[], None], device: torch.device) -> float:
+    began = time.perf_counter()
+    call()
+    _sync(device)
+    return time.perf_counter() - began
+
+
 def _rate(step: Callable[[], None], batch: int, steps: int, warmup: int, device: torch.device) -> float:
     """Images per second of `step` after `warmup` untimed calls."""
     for _ in range(warmup):
         step()
     _sync(device)
-    began = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return batch * steps / (time.perf_counter() - began)
+    return batch * steps / _timed(lambda: [step() for _ in range(steps)], device)
 
 
-def measure_steps(device: torch.device, batch: int = 128, steps: int = 10, warmup: int = 3,
-                  n_old: int = 50, n_new: int = 1) -> Throughputs:
-    """Throughput of each kind of step for ResNet-32 + LSC (K=10) on 3x32x32 inputs."""
-    gpu = device.type == "cuda"
-    fmt = torch.channels_last if gpu else torch.contiguous_format
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu)
-    net = build_network("resnet32", 3, "lsc", 10, "authors").to(device, memory_format=fmt)
+def measure_steps(device: torch.device, accel: Acceleration | None = None, batch: int = 128, steps: int = 10,
+                  warmup: int = 3, n_old: int = 50, n_new: int = 1) -> Throughputs:
+    """Throughput of each kind of step for ResNet-32 + LSC (K=10) on 3x32x32 inputs.
+
+    accel: the speed settings (default: what a run on `device` uses).
+    """
+    accel = accel or Acceleration.for_device(Config(), device)
+    amp = accel.autocast()
+    net = accel.network(build_network("resnet32", 3, "lsc", 10, "authors").to(device))
     net.classifier.add_classes(n_old)
-    teacher = net.frozen_copy()
+    teacher = accel.network(net.frozen_copy())
     net.classifier.add_classes(n_new)
     net.classifier.freeze_old()
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=fmt)
+    x = accel.batch(torch.randn(batch, 3, 32, 32, device=device))
     y = torch.randint(0, n_old + n_new, (batch,), device=device)
     factor = adaptive_factor(n_old + n_new, n_new)
 
@@ -110,7 +123,9 @@ def measure_steps(device: torch.device, batch: int = 128, steps: int = 10, warmu
             net(x)
             net.train()
 
-    return Throughputs(*(_rate(f, batch, steps, warmup, device) for f in (plain, podnet, finetune, evaluate)))
+    first_podnet_s = _timed(podnet, device)
+    rates = (_rate(f, batch, steps, warmup, device) for f in (plain, podnet, finetune, evaluate))
+    return Throughputs(*rates, first_podnet_s=first_podnet_s)
 
 
 def measure_data_path(device: torch.device, batch: int = 128, batches: int = 50) -> float:
@@ -132,23 +147,6 @@ def measure_data_path(device: torch.device, batch: int = 128, batches: int = 50)
     return indices.numel() / (time.perf_counter() - began)
 
 
-def project_cifar(t: Throughputs, steps: int, epochs: int = 160, finetune_epochs: int = 20,
-                  per_class_train: int = 500, per_class_test: int = 100, memory: int = 20) -> dict[str, float]:
-    """Seconds of a CIFAR-100 run with 50 base classes and `steps` steps, from throughputs."""
-    increment = 50 // steps
-    base = (50 * per_class_train * epochs / t.plain_img_s
-            + (50 * per_class_test + 2 * 50 * memory + 50 * per_class_train) / t.eval_img_s)
-    total, first_step = base, 0.0
-    for k in range(1, steps + 1):
-        n_seen = 50 + k * increment
-        train = increment * per_class_train + (n_seen - increment) * memory
-        task = (train * epochs / t.podnet_img_s + n_seen * memory * finetune_epochs / t.finetune_img_s
-                + (n_seen * per_class_test + 2 * n_seen * memory + increment * per_class_train) / t.eval_img_s)
-        total += task
-        first_step = first_step or task
-    return {"base_task_s": base, "step_task_s": first_step, "total_s": total}
-
-
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -164,16 +162,30 @@ def time_main_job(out_dir: Path) -> float:
     return time.perf_counter() - began
 
 
+def compiled_figures(compiled: Throughputs, eager: Throughputs, projections: dict) -> dict:
+    """The --compile rows: compiled step speeds, first-step cost against eager, projections."""
+    return {"plain_img_s": compiled.plain_img_s, "podnet_img_s": compiled.podnet_img_s,
+            "step_ratio": compiled.plain_img_s / compiled.podnet_img_s, "first_podnet_s": compiled.first_podnet_s,
+            "eager_first_podnet_s": eager.first_podnet_s, "speedup": compiled.podnet_img_s / eager.podnet_img_s,
+            **projections}
+
+
 def run_benchmark(device_name: str = "auto", batch: int = 128, steps: int = 10, main_job: bool = True,
-                  out_dir: Path = Path("runs/bench")) -> dict:
+                  out_dir: Path = Path("runs/bench"), compile: bool = False, standin_per_class: int = 40) -> dict:
+    """Every figure of the module docstring, as one dict (what --json writes).
+
+    standin_per_class: training images a class of the stand-in on which the tasks are timed.
+    """
     device = resolve_device(device_name)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
-    t = measure_steps(device, batch, steps)
+    accel = Acceleration.for_device(Config(), device)
+    t = measure_steps(device, accel, batch, steps)
     data_img_s = measure_data_path(device, batch)
     figures = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "precision": "bf16 autocast, channels-last" if accel.amp else "float32",
         "batch": batch,
         "plain_img_s": t.plain_img_s,
         "podnet_img_s": t.podnet_img_s,
@@ -182,10 +194,14 @@ def run_benchmark(device_name: str = "auto", batch: int = 128, steps: int = 10, 
         "eval_img_s": t.eval_img_s,
         "data_img_s": data_img_s,
         "data_ratio": data_img_s / t.podnet_img_s,
-        "cifar100_50steps": project_cifar(t, 50),
-        "cifar100_10steps": project_cifar(t, 10),
+        **cifar_projections(measure_phases(device, accel, train_per_class=standin_per_class)),
         "peak_memory_mb": peak_memory_mb(device),
     }
+    if compile:
+        compiled = dataclasses.replace(accel, compile=True)
+        figures["compiled"] = compiled_figures(
+            measure_steps(device, compiled, batch, steps), t,
+            cifar_projections(measure_phases(device, compiled, train_per_class=standin_per_class)))
     if main_job:
         figures["digits_main_job_s"] = time_main_job(Path(out_dir) / f"digits-{time.strftime('%Y%m%d-%H%M%S')}")
     return figures
@@ -193,10 +209,11 @@ def run_benchmark(device_name: str = "auto", batch: int = 128, steps: int = 10, 
 
 def format_table(f: dict) -> str:
     def hms(s: float) -> str:
-        return f"{s / 3600:.2f} h" if s >= 3600 else f"{s / 60:.1f} min"
+        return f"{s / 3600:.2f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
 
     rows = [
         ("device", f["device"]),
+        ("precision", f.get("precision", "float32")),
         ("plain step (ResNet-32, batch %d, 32x32)" % f["batch"], f"{f['plain_img_s']:.0f} img/s"),
         ("PODNet step (teacher + POD + LSC/NCA)", f"{f['podnet_img_s']:.0f} img/s"),
         ("step ratio plain/PODNet (floor ~1.33, goal <= 1.5)", f"{f['step_ratio']:.2f}"),
@@ -209,7 +226,20 @@ def format_table(f: dict) -> str:
         p = f[key]
         rows.append((f"{name}: base task / one step / total", f"{hms(p['base_task_s'])} / {hms(p['step_task_s'])} / "
                                                             f"{hms(p['total_s'])} (projected)"))
+    c = f["phase_costs_s_per_image"]
+    rows.append(("stand-in tasks, ms/image: train base / step", f"{1e3 * c['base_train']:.2f} / {1e3 * c['step_train']:.2f} "
+                                                                f"per epoch; finetune {1e3 * c['finetune']:.2f}, "
+                                                                f"evaluate {1e3 * c['evaluate']:.2f}"))
     rows.append(("peak memory", f"{f['peak_memory_mb']:.0f} MB"))
+    if "compiled" in f:
+        c = f["compiled"]
+        rows += [
+            ("compiled backbone: plain / PODNet step", f"{c['plain_img_s']:.0f} / {c['podnet_img_s']:.0f} img/s "
+                                                       f"(ratio {c['step_ratio']:.2f}, x{c['speedup']:.2f} eager)"),
+            ("first PODNet step: compiled / eager", f"{c['first_podnet_s']:.1f} s / {c['eager_first_podnet_s']:.2f} s"),
+            ("compiled: CIFAR-100 50 / 10 steps total", f"{hms(c['cifar100_50steps']['total_s'])} / "
+                                                        f"{hms(c['cifar100_10steps']['total_s'])} (projected)"),
+        ]
     if "digits_main_job_s" in f:
         rows.append(("digits main job (4 methods, CPU)", f"{f['digits_main_job_s']:.1f} s"))
     width = max(len(r[0]) for r in rows)
@@ -217,7 +247,8 @@ def format_table(f: dict) -> str:
 
 
 def main(args) -> int:
-    figures = run_benchmark(args.device, args.batch, args.steps, main_job=not args.skip_main_job)
+    figures = run_benchmark(args.device, args.batch, args.steps, main_job=not args.skip_main_job,
+                            compile=args.compile)
     print(format_table(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))

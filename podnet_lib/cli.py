@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.add_argument("--skip-main-job", action="store_true", help="do not time the digits main job")
+    bench.add_argument("--compile", action="store_true",
+                       help="also measure the steps with the backbone compiled (adds a minute or two of compilation)")
     report = sub.add_parser("report", help="tables and figures of saved runs, as report.md and report.html (no retraining)")
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
                         help="run directories, or method folders holding results.json")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from podnet_lib.backbones import BACKBONES
+from podnet_lib.data.datasets import DATASET_FORMS
 from podnet_lib.pod import POOLINGS
 
 METHOD_NAMES = ("podnet", "finetune", "joint", "icarl", "ucir", "lwf")
@@ -27,7 +28,7 @@ class ConfigError(ValueError):
 @dataclass
 class Config:
     # --- data and protocol (Sec. 4 "Protocol") ---
-    dataset: str = "cifar100"          # digits | cifar100 | folder:PATH | synthetic-cifar100
+    dataset: str = "cifar100"          # digits | cifar100 | folder:PATH | synthetic-cifar100[-full]
     data_root: str = "data"            # where datasets live (see data/README.md)
     download: bool = False             # let torchvision download CIFAR-100 (never by default)
     image_size: int = 0                # 0 = the dataset's own size
@@ -76,7 +77,7 @@ class Config:
     eval_batch_size: int = 256
     amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True         # channels-last memory format on CUDA (ignored on CPU)
-    compile: bool = False              # torch.compile the model (pays off only on long tasks)
+    compile: bool = False              # torch.compile the backbone (first step ~50 s; pays on long runs)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,9 +117,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"methods={cfg.methods!r} is not valid; give one or more of {', '.join(METHOD_NAMES)}")
     for m in cfg.methods:
         _choice("methods", m, METHOD_NAMES)
-    if not (cfg.dataset in ("digits", "cifar100", "synthetic-cifar100") or cfg.dataset.startswith("folder:")):
-        raise ConfigError(f"dataset={cfg.dataset!r} is not valid; allowed values: digits, cifar100, "
-                          "folder:PATH, synthetic-cifar100")
+    if not (cfg.dataset in DATASET_FORMS or cfg.dataset.startswith("folder:")):
+        raise ConfigError(f"dataset={cfg.dataset!r} is not valid; allowed values: {', '.join(DATASET_FORMS)}")
     _choice("backbone", cfg.backbone, tuple(BACKBONES))
     _choice("classifier", cfg.classifier, ("lsc", "cosine"))
     _choice("lsc_similarity", cfg.lsc_similarity, ("cosine", "authors"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from podnet_lib.backbones import build_backbone
@@ -30,7 +31,9 @@ class Network(nn.Module):
 
     def forward(self, x: Tensor) -> NetOutput:
         maps, features = self.backbone(x)
-        return NetOutput(maps, features, self.classifier(features))
+        with torch.autocast(features.device.type, enabled=False):    # cosines in float32, even under bf16
+            scores = self.classifier(features.float())
+        return NetOutput(maps, features, scores)
 
     def frozen_copy(self) -> Network:
         """The teacher f^{t-1}: a deep copy in eval mode with no gradients."""

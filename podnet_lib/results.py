@@ -4,7 +4,7 @@ A run's directory holds
 - results.json: the whole `RunResult` (method, configuration, every `TaskResult`),
   readable with `json.load` or `RunResult.load`;
 - results.csv: one row per task (task, n_classes, accuracies, old/new accuracies,
-  losses as `loss_<name>`, seconds), readable with `pandas.read_csv` or `csv`.
+  losses as `loss_<name>`, seconds, and seconds of each phase as `seconds_<phase>`), readable with `pandas.read_csv` or `csv`.
 
 Accuracies are top-1 percentages (0-100). Labels are positions in the class order, so
 task 0 holds labels 0..B-1, task 1 the next ones, and so on. NME accuracies are None when
@@ -50,6 +50,7 @@ class TaskResult:
     new_acc_cnn: float | None = None
     losses: dict[str, float] = field(default_factory=dict)   # mean of each term, last epoch
     seconds: float = 0.0                 # wall time of the task
+    phase_seconds: dict[str, float] = field(default_factory=dict)   # imprint, train, select, finetune, evaluate
 
 
 _REQUIRED_TASK_KEYS = tuple(f.name for f in dataclasses.fields(TaskResult)
@@ -162,6 +163,9 @@ class RunResult:
         loss_names: list[str] = []
         for t in self.tasks:
             loss_names += [n for n in t.losses if n not in loss_names]
+        phase_names: list[str] = []
+        for t in self.tasks:
+            phase_names += [n for n in t.phase_seconds if n not in phase_names]
         rows = []
         for t in self.tasks:
             row = {"task": t.task, "n_classes": t.n_classes,
@@ -170,6 +174,7 @@ class RunResult:
                    "old_acc_cnn": t.old_acc_cnn, "new_acc_cnn": t.new_acc_cnn}
             row.update({f"loss_{n}": t.losses.get(n) for n in loss_names})
             row["seconds"] = t.seconds
+            row.update({f"seconds_{n}": t.phase_seconds.get(n) for n in phase_names})
             rows.append(row)
         return rows
 

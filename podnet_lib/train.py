@@ -4,19 +4,21 @@ For each task t: (1) copy the model as teacher f^{t-1}; (2) add the new classes'
 (imprinted or random); (3) train on the method's data with SGD and a cosine schedule;
 (4) select exemplars of the new classes (herding); (5) finetune the classifier on the
 balanced memory if the method asks; (6) evaluate NME and CNN on all seen classes;
-(7) write results and a checkpoint. Every random draw of task t comes from generators seeded
-by (seed, t), so a run resumed from its checkpoint gives the same numbers as one that was not
-interrupted.
+(7) write results (with the wall time of each phase) and a checkpoint. Every random draw of
+task t comes from generators seeded by (seed, t), so a run resumed from its checkpoint gives
+the same numbers as one that was not interrupted.
 """
 from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from podnet_lib.acceleration import Acceleration
 from podnet_lib.checkpoint import check_same_run, load_checkpoint, save_checkpoint
 from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, ArrayDataset, DatasetSplits, Scenario, augment, remap
@@ -66,16 +68,25 @@ def _as_float(out: NetOutput, copy: bool = False) -> NetOutput:
     return NetOutput([convert(m) for m in out.maps], convert(out.features), convert(out.scores))
 
 
+@contextmanager
+def _timed(phases: dict[str, float], name: str):
+    """Add the block's wall time to phases[name]. Each phase ends with a host read of its
+    results, so its GPU work is finished when the block exits."""
+    began = time.perf_counter()
+    yield
+    phases[name] = phases.get(name, 0.0) + time.perf_counter() - began
+
+
 class IncrementalLearner:
     """Runs one method through every task of a scenario, checkpointing after each task."""
 
     def __init__(self, cfg: Config, method: str, splits: DatasetSplits, scenario: Scenario,
                  out_dir: Path, device: torch.device, bars: bool = True, dist: DistInfo = DistInfo(),
-                 log_tasks: bool = True):
+                 log_tasks: bool = True, accel: Acceleration | None = None):
         self.cfg, self.scenario, self.device, self.dist = cfg, scenario, device, dist
+        self.accel = accel or Acceleration.for_device(cfg, device)
         self.log_tasks = log_tasks
         self.bars = bars and dist.is_main
-        self.on_gpu = device.type == "cuda"
         self.method: Method = build_method(method, cfg)
         self.out_dir = Path(out_dir)
         self.spec = AUGMENTATIONS[splits.augment]
@@ -95,9 +106,7 @@ class IncrementalLearner:
         cfg = self.cfg
         net = build_network(cfg.backbone, self.in_channels, self.method.classifier_kind(),
                             cfg.proxies_per_class, cfg.lsc_similarity).to(self.device)
-        if self.on_gpu and cfg.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        return net
+        return self.accel.network(net)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -125,14 +134,21 @@ class IncrementalLearner:
         began = time.perf_counter()
         info, cfg = self._info(t), self.cfg
         torch.manual_seed(task_seed(cfg.seed, t, "init"))
-        teacher = self.net.frozen_copy() if (self.method.uses_teacher and t > 0) else None
-        self._add_classes(info)
-        losses = self._fit(info, self._training_indices(info), teacher)
-        self._select_exemplars(info)
+        phases: dict[str, float] = {}
+        teacher = self.accel.network(self.net.frozen_copy()) if (self.method.uses_teacher and t > 0) else None
+        with _timed(phases, "imprint"):
+            self._add_classes(info)
+        with _timed(phases, "train"):
+            losses = self._fit(info, self._training_indices(info), teacher)
+        with _timed(phases, "select"):
+            self._select_exemplars(info)
         if self.method.finetunes_classifier(info):
-            ft = self._finetune_classifier(info)
+            with _timed(phases, "finetune"):
+                ft = self._finetune_classifier(info)
             losses.update({f"finetune_{k}": v for k, v in ft.items()})
-        record = self._evaluate(info, losses, time.perf_counter() - began)
+        with _timed(phases, "evaluate"):
+            record = self._evaluate(info, losses, 0.0)
+        record.seconds, record.phase_seconds = time.perf_counter() - began, phases
         self.result.tasks.append(record)
         self._save(t)
         log(self._task_line(record), self.dist.is_main and self.log_tasks)
@@ -167,13 +183,9 @@ class IncrementalLearner:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         clip = cfg.grad_clip if self.method.clips_gradients else 0.0
         student = wrap(self.net, self.dist, self.device)
-        if cfg.compile:
-            student = torch.compile(student)
-            teacher = torch.compile(teacher) if teacher is not None else None
-        amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.on_gpu and cfg.amp)
 
         def step_terms(x: Tensor, y: Tensor) -> dict[str, Tensor]:
-            with amp:
+            with self.accel.autocast():
                 out = _as_float(student(x))
                 old = None
                 if teacher is not None:
@@ -196,8 +208,8 @@ class IncrementalLearner:
         opt = torch.optim.SGD(params, lr=cfg.finetune_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
         def step_terms(x: Tensor, y: Tensor) -> dict[str, Tensor]:
-            with torch.no_grad():
-                features = self.net.backbone(x).features
+            with torch.no_grad(), self.accel.autocast():
+                features = self.net.backbone(x).features.float()
             return {"loss": self.method.classification_loss(self.net, clf(features), y)}
 
         return self._epochs(info, self.store.all_indices(), cfg.finetune_epochs, opt, params, 0.0,
@@ -229,8 +241,7 @@ class IncrementalLearner:
             batches = 0
             for x, y in self._batches(indices, gen, sharded):
                 x = augment(x, self.spec, aug_gen)
-                if self.on_gpu and cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = self.accel.batch(x)
                 terms = step_terms(x, y)
                 opt.zero_grad(set_to_none=True)
                 sum(terms.values()).backward()

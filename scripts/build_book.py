@@ -4,7 +4,7 @@
     make book
 
 Chapters are the files notebooks/NN_*.py (jupytext, percent format), in the order of their
-numbers. Each is executed with nbclient in fast mode (PODNET_FAST=1, PODNET_OUT=<out>/../runs),
+numbers. Each is executed with nbclient (`podnet_lib.notebook_client`) in fast mode (PODNET_FAST=1, PODNET_OUT=<out>/../runs),
 keeping the state of its widgets, then converted by nbconvert's HTMLExporter with every image
 embedded, so a page is one file. The output folder gets <chapter>.html, the executed
 <chapter>.ipynb, and index.html: the table of contents, titles taken from each chapter's first
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+
+from podnet_lib.notebook_client import SteadyNotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -73,7 +74,7 @@ def title_of(nb: nbformat.NotebookNode, fallback: str) -> str:
 def execute(nb: nbformat.NotebookNode, timeout: int) -> int:
     """Run every cell in place (errors kept as outputs, widget state stored); returns the cells that raised."""
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+    client = SteadyNotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             store_widget_state=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
     return sum(any(o.get("output_type") == "error" for o in c.get("outputs", []))

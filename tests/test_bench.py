@@ -1,21 +1,42 @@
 """The benchmark's arithmetic and its output format (figures themselves are not asserted: no timed tests)."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 import torch
 
-from podnet_lib.bench import Throughputs, format_table, measure_steps, project_cifar, run_benchmark
+from podnet_lib.acceleration import Acceleration
+from podnet_lib.bench import Throughputs, compiled_figures, format_table, measure_steps, run_benchmark
+from podnet_lib.config import Config
+from podnet_lib.presets import get_preset
+from podnet_lib.projection import PhaseCosts, cifar_projections, measure_phases, project_run, task_images
+
+
+def test_task_images_by_hand():
+    base = task_images(n_seen=50, n_new=50, train_per_class=500, test_per_class=100, memory=20)
+    assert base == {"train": 25_000, "imprint": 0, "select": 25_000, "finetune": 0, "evaluate": 5_000 + 2 * 1_000}
+    step = task_images(n_seen=55, n_new=5, train_per_class=500, test_per_class=100, memory=20)
+    assert step == {"train": 2_500 + 50 * 20, "imprint": 5, "select": 2_500, "finetune": 55 * 20,
+                    "evaluate": 5_500 + 2 * 55 * 20}
 
 
 def test_projection_by_hand():
-    t = Throughputs(plain_img_s=1000.0, podnet_img_s=500.0, finetune_img_s=2000.0, eval_img_s=4000.0)
-    p = project_cifar(t, steps=1, epochs=2, finetune_epochs=1, per_class_train=10, per_class_test=2, memory=1)
-    base = 50 * 10 * 2 / 1000 + (50 * 2 + 2 * 50 * 1 + 50 * 10) / 4000
-    step = (50 * 10 + 50 * 1) * 2 / 500 + 100 * 1 * 1 / 2000 + (100 * 2 + 2 * 100 * 1 + 50 * 10) / 4000
-    assert p["base_task_s"] == pytest.approx(base)
-    assert p["step_task_s"] == pytest.approx(step)
+    costs = PhaseCosts(base_train=1.0, step_train=2.0, finetune=3.0, imprint=5.0, select=7.0, evaluate=11.0)
+    cfg = Config(base_classes=2, increment=1, epochs=2, finetune_epochs=1, memory_per_class=1)
+    p = project_run(costs, cfg, train_per_class=10, test_per_class=2, n_classes=3)
+    base = 20 * 2 * 1.0 + 20 * 7.0 + (2 * 2 + 2 * 2) * 11.0
+    step = (10 + 2) * 2 * 2.0 + 3 * 1 * 3.0 + 1 * 5.0 + 10 * 7.0 + (3 * 2 + 2 * 3) * 11.0
+    assert (p["base_task_s"], p["step_task_s"], p["tasks"]) == (pytest.approx(base), pytest.approx(step), 2)
     assert p["total_s"] == pytest.approx(base + step)
-    assert project_cifar(t, 50)["total_s"] > project_cifar(t, 10)["total_s"]
+    fifty = project_run(costs, get_preset("cifar100-50steps-nme"))
+    assert fifty["tasks"] == 51 and fifty["total_s"] > project_run(costs, get_preset("cifar100-10steps-nme"))["total_s"]
+
+
+def test_phases_are_measured_on_a_real_base_task_and_step():
+    costs = measure_phases(torch.device("cpu"), train_per_class=4, test_per_class=2, epochs=1)
+    for name, value in asdict(costs).items():
+        assert 0 < value < 10, name
 
 
 def test_podnet_step_is_slower_than_a_plain_step():
@@ -24,10 +45,29 @@ def test_podnet_step_is_slower_than_a_plain_step():
     assert t.podnet_img_s < t.plain_img_s and t.eval_img_s > t.podnet_img_s
 
 
-def test_benchmark_reports_the_promised_figures(tmp_path):
-    figures = run_benchmark("cpu", batch=8, steps=1, main_job=False, out_dir=tmp_path)
+@pytest.fixture(scope="module")
+def cpu_figures():
+    return run_benchmark("cpu", batch=8, steps=1, main_job=False, standin_per_class=4)
+
+
+def test_benchmark_reports_the_promised_figures(cpu_figures):
+    figures = dict(cpu_figures)
+    assert figures["cifar100_50steps"]["tasks"] == 51 and figures["cifar100_10steps"]["tasks"] == 11
     for key in ("plain_img_s", "podnet_img_s", "step_ratio", "data_ratio", "device", "peak_memory_mb"):
         assert key in figures
     assert figures["step_ratio"] == pytest.approx(figures["plain_img_s"] / figures["podnet_img_s"])
     table = format_table(figures)
     assert "step ratio" in table and "CIFAR-100 50 steps" in table
+
+
+def test_compiled_steps_are_measured_and_reported(cpu_figures):
+    compiled = Acceleration("cpu", compile=True, compile_backend="aot_eager")
+    t = measure_steps(torch.device("cpu"), compiled, batch=8, steps=1, warmup=1)
+    assert t.first_podnet_s > 0 and t.podnet_img_s > 0
+    figures = dict(cpu_figures)
+    eager = Throughputs(plain_img_s=100.0, podnet_img_s=t.podnet_img_s / 2, finetune_img_s=1.0, eval_img_s=1.0,
+                        first_podnet_s=0.1)
+    costs = PhaseCosts(base_train=1.0, step_train=2.0, finetune=3.0, imprint=5.0, select=7.0, evaluate=11.0)
+    figures["compiled"] = compiled_figures(t, eager, cifar_projections(costs))
+    table = format_table(figures)
+    assert "compiled backbone" in table and f"{t.first_podnet_s:.1f} s / 0.10 s" in table and "x2.00 eager" in table

@@ -336,6 +336,12 @@ def test_synthetic_shapes_and_determinism():
     assert not torch.equal(synthetic_splits(seed=1).train.images, s.train.images)
 
 
+def test_full_size_standin_has_cifar100s_size_and_order():
+    full = load_dataset("synthetic-cifar100-full", n_classes=20)          # 20 classes keep the test short
+    assert full.train.images.shape == (20 * 500, 3, 32, 32) and full.test.images.shape == (20 * 100, 3, 32, 32)
+    assert class_order("synthetic-cifar100-full", 100) == list(CIFAR100_ORDER_1)
+
+
 @pytest.mark.parametrize("channels", [3, 1])
 def test_synthetic_is_learnable_by_nearest_class_mean(channels):
     s = synthetic_splits(channels=channels)

@@ -58,6 +58,10 @@ def test_main_job_writes_results_summary_and_plots(main_job):
     first = runs["podnet"].tasks[1]
     assert set(first.losses) >= {"nca", "pod_spatial", "pod_flat", "finetune_loss"}
     assert first.old_acc_nme is not None and len(first.task_acc_nme) == 2
+    phases = first.phase_seconds                             # where a task's time goes
+    assert set(phases) == {"imprint", "train", "select", "finetune", "evaluate"}
+    assert 0 < sum(phases.values()) <= first.seconds and phases["train"] == max(phases.values())
+    assert "seconds_train" in (out / "podnet" / "results.csv").read_text().splitlines()[0]
 
 
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):

@@ -1,8 +1,10 @@
 """Every chapter: its .py and .ipynb agree, the .ipynb has no outputs, and it runs in fast mode."""
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from queue import Empty
 
 import jupytext
 import pytest
@@ -36,13 +38,39 @@ def test_notebook_is_committed_without_outputs(script: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("script", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_in_fast_mode(script: Path, tmp_path, monkeypatch):
-    from nbclient import NotebookClient
+    from podnet_lib.notebook_client import SteadyNotebookClient
 
     monkeypatch.setenv("PODNET_FAST", "1")
     monkeypatch.setenv("PODNET_OUT", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = jupytext.read(script)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    SteadyNotebookClient(nb, timeout=300, kernel_name="python3",
+                         resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+def _fake_channel(empty_polls: int):
+    """A get_msg that finds nothing for `empty_polls` polls, then a message; records its timeouts."""
+    asked: list[float | None] = []
+
+    async def get_msg(timeout: float | None = None) -> dict:
+        asked.append(timeout)
+        if len(asked) <= empty_polls:
+            await asyncio.sleep(timeout or 0.0)
+            raise Empty
+        return {"msg_type": "execute_reply"}
+
+    return get_msg, asked
+
+
+def test_short_polls_pick_up_a_message_a_long_poll_would_miss():
+    from podnet_lib.notebook_client import short_polls
+
+    get_msg, asked = _fake_channel(empty_polls=3)
+    msg = asyncio.run(short_polls(get_msg, poll=0.01)(timeout=None))
+    assert msg == {"msg_type": "execute_reply"} and asked == [0.01] * 4
+    get_msg, asked = _fake_channel(empty_polls=10**6)
+    with pytest.raises(Empty):                                    # the cell timeout still holds
+        asyncio.run(short_polls(get_msg, poll=0.01)(timeout=0.05))
+    assert all(t is not None and t <= 0.01 for t in asked) and 3 <= len(asked) <= 10

@@ -1,12 +1,15 @@
 """Datasets: every split as uint8 images (N, C, H, W) with int64 labels (N,).
 
-Four names are understood by `load_dataset`:
+Five names are understood by `load_dataset`:
 
 - ``"digits"``: scikit-learn's bundled 8x8 digits (10 classes), offline, the default;
 - ``"cifar100"``: torchvision's CIFAR-100 under `root` (Sec. 4 of the paper);
 - ``"folder:PATH"``: any ImageFolder tree ``PATH/train/<class>/*``, ``PATH/val/<class>/*``
   (ImageNet-100 / ImageNet-1000 layout);
-- ``"synthetic-cifar100"``: a generated stand-in of CIFAR-100's shape (see `standins`).
+- ``"synthetic-cifar100"``: a generated stand-in of CIFAR-100's shape (see `standins`), 20 training
+  and 5 test images a class;
+- ``"synthetic-cifar100-full"``: the same stand-in at CIFAR-100's size, 500 training and 100 test
+  images a class (50,000 + 10,000: timing runs of the paper's protocols without the download).
 
 Small splits are held whole in memory (`ArrayDataset`); image folders are decoded lazily
 (`FolderDataset`). Labels are the dataset's own class ids; `scenario.remap` turns them
@@ -25,7 +28,8 @@ from torch import Tensor
 
 from podnet_lib.data.augment import AUGMENTATIONS
 
-DATASET_FORMS = ("digits", "cifar100", "folder:PATH", "synthetic-cifar100")
+STANDIN_SIZES = {"synthetic-cifar100": (20, 5), "synthetic-cifar100-full": (500, 100)}  # train, test a class
+DATASET_FORMS = ("digits", "cifar100", "folder:PATH", *STANDIN_SIZES)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 OFFLINE_HINT = "The offline preset `digits` works now: `python -m podnet_lib run --preset digits`."
@@ -276,7 +280,7 @@ def load_image_folder(path: Path, image_size: int | None = None,
 
 def load_dataset(name: str, root: str | Path = "data", download: bool = False, seed: int = 0,
                  image_size: int | None = None, n_classes: int | None = None) -> DatasetSplits:
-    """Load a dataset by name: "digits", "cifar100", "folder:PATH" or "synthetic-cifar100".
+    """Load a dataset by name: "digits", "cifar100", "folder:PATH" or a stand-in (STANDIN_SIZES).
 
     root: where downloaded files live (CIFAR-100). download: allow fetching CIFAR-100.
     seed: the digits train/test split and the stand-in's generator. image_size: resize
@@ -287,10 +291,12 @@ def load_dataset(name: str, root: str | Path = "data", download: bool = False, s
         return keep_first_classes(load_digits_splits(seed, image_size), n_classes)
     if name == "cifar100":
         return keep_first_classes(load_cifar100(Path(root), download, image_size), n_classes)
-    if name == "synthetic-cifar100":
+    if name in STANDIN_SIZES:
         from podnet_lib.data.standins import synthetic_splits
 
-        return keep_first_classes(synthetic_splits(image_size=image_size or 32, seed=seed), n_classes)
+        train, test = STANDIN_SIZES[name]
+        splits = synthetic_splits(train_per_class=train, test_per_class=test, image_size=image_size or 32, seed=seed)
+        return keep_first_classes(splits, n_classes)
     if name.startswith("folder:") and len(name) > len("folder:"):
         return load_image_folder(Path(name[len("folder:"):]).expanduser(), image_size, n_classes)
     raise DatasetNameError(f"unknown dataset {name!r}; allowed: {', '.join(DATASET_FORMS)}")

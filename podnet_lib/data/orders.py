@@ -17,7 +17,7 @@ CIFAR100_ORDER_1: tuple[int, ...] = (
     40, 30, 23, 85, 2, 95, 56, 48, 71, 64, 98, 13, 99, 7, 34, 55, 54, 26, 35, 39,
 )
 
-CIFAR_LIKE = ("cifar100", "synthetic-cifar100")
+CIFAR_LIKE = ("cifar100", "synthetic-cifar100", "synthetic-cifar100-full")
 SEED_BASE = 1993             # order k >= 1 is torch.randperm seeded with SEED_BASE + k
 
 
@@ -28,7 +28,7 @@ class ClassOrderError(ValueError):
 def class_order(dataset: str, n_classes: int, order: int = 0) -> list[int]:
     """The class ids of `dataset` in arrival order; a permutation of 0..n_classes-1.
 
-    order 0: CIFAR100_ORDER_1 for "cifar100" and "synthetic-cifar100" (restricted to the
+    order 0: CIFAR100_ORDER_1 for "cifar100" and its stand-ins (restricted to the
     ids below `n_classes` when fewer classes are kept), the natural order 0..n-1 for every
     other dataset. order >= 1: `torch.randperm(n_classes)` from a generator seeded with
     1993 + order. These seeded orders are this project's own; they are not the paper's
