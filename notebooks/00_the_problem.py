@@ -35,13 +35,13 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
-PRESET = "digits-fast" if S.fast else "digits"   # 6 epochs a task in fast mode, 30 otherwise
+BOOK = settings()
+PRESET = "digits-fast" if BOOK.fast else "digits"   # 6 epochs a task in fast mode, 30 otherwise
 METHODS = ["finetune", "joint"]                   # the lower and the upper bound
-RUN_DIR = S.out_dir / f"ch00_{PRESET}"            # results are reused when this folder holds them
-print(f"fast mode: {S.fast}, device: {S.device}, outputs in {S.out_dir}")
+RUN_DIR = BOOK.out_dir / f"ch00_{PRESET}"            # results are reused when this folder holds them
+print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}")
 
 # %% [markdown]
 # ## Tasks, old classes and new classes
@@ -134,7 +134,7 @@ for steps in (50, 25, 10, 5):
 # (`memory_per_class` in `podnet_lib.config.Config`; `memory_total` is the other convention).
 
 # %%
-from podnet_lib.memory import exemplars_per_class
+from podnet_lib.engine.memory import exemplars_per_class
 
 cifar = make_scenario(100, base=50, increment=1)
 seen = [cifar.seen_classes(t) for t in range(cifar.n_tasks)]
@@ -168,7 +168,7 @@ for ax in (ax1, ax2):
 # (Chaudhry et al., 2018; not used by the paper) is its best accuracy before the last task minus its
 # final one, $f_j = \max_{t \in [j, T-2]} A_{t,j} - A_{T-1,j}$.
 #
-# `podnet_lib.metrics` computes all three: `average_incremental_accuracy`, `accuracy_matrix`,
+# `podnet_lib.engine.metrics` computes all three: `average_incremental_accuracy`, `accuracy_matrix`,
 # `forgetting`.
 
 # %% [markdown]
@@ -181,20 +181,20 @@ for ax in (ax1, ax2):
 # - **joint** (the upper bound): at each task it trains on *all* the data of every class seen so
 #   far, which the protocol forbids; it shows what a model could reach.
 #
-# Both run through the same incremental loop as PODNet (`podnet_lib.experiment.run_experiment`),
+# Both run through the same incremental loop as PODNet (`podnet_lib.engine.experiment.run_experiment`),
 # and both are scored with the two inference rules of the paper: **CNN** (the classifier's
 # arg-max) and **NME** (the nearest mean of the exemplars in memory, chapter 03). The results are
 # written to `RUN_DIR`; a second run of this cell reads them back instead of training again.
 
 # %%
-from podnet_lib.experiment import run_experiment
-from podnet_lib.metrics import summary_table
-from podnet_lib.presets import get_preset
+from podnet_lib.engine.experiment import run_experiment
+from podnet_lib.engine.metrics import summary_table
+from podnet_lib.engine.presets import get_preset
 
 cfg = get_preset(PRESET).replace(methods=METHODS)
 print(f"preset {PRESET}: base {cfg.base_classes} classes + steps of {cfg.increment}, "
       f"{cfg.epochs} epochs a task, memory {cfg.memory_per_class} images per class")
-runs = run_experiment(cfg, RUN_DIR, resume=(RUN_DIR / "config.json").is_file(), bars=False, make_plots=False)
+runs = run_experiment(cfg, RUN_DIR, resume=(RUN_DIR / "config.json").is_file(), bars=False)
 print()
 print(summary_table(list(runs.values())))
 
@@ -218,7 +218,7 @@ for name, run in runs.items():
 # the old classes die. Joint training (right) keeps every column high.
 
 # %%
-from podnet_lib.plots import plot_accuracy_matrix
+from podnet_lib.report.plots import plot_accuracy_matrix
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
 plot_accuracy_matrix(runs["finetune"], "cnn", ax=axes[0])
@@ -229,7 +229,7 @@ plot_accuracy_matrix(runs["joint"], "cnn", ax=axes[1]);
 # number of classes seen; the legend gives each run's average incremental accuracy $\bar{A}$.
 
 # %%
-from podnet_lib.plots import plot_accuracy_curves
+from podnet_lib.report.plots import plot_accuracy_curves
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
 for ax, metric in zip(axes, ("cnn", "nme")):
@@ -242,7 +242,7 @@ for ax, metric in zip(axes, ("cnn", "nme")):
 # drop at the first step; with joint they stay.
 
 # %%
-from podnet_lib.metrics import accuracy_matrix
+from podnet_lib.engine.metrics import accuracy_matrix
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained", sharey=True)
 for ax, name in zip(axes, METHODS):
@@ -258,7 +258,7 @@ axes[1].legend(fontsize="small");
 # And the forgetting of each task, $f_j$, for both methods:
 
 # %%
-from podnet_lib.plots import plot_forgetting
+from podnet_lib.report.plots import plot_forgetting
 
 fig = plot_forgetting(list(runs.values()), "cnn")
 fig.axes[0].set_ylim(0, 125);  # room for the legend above the bars
@@ -286,7 +286,7 @@ def task_classes(n_classes: int, base: int, increment: int) -> list[list[int]]:
     raise NotImplementedError  # TODO: the base task, then one list of `increment` labels per step
 
 
-from podnet_lib.exercises.protocol import check_task_classes
+from podnet_lib.book.exercises.protocol import check_task_classes
 
 check_task_classes(task_classes)
 
@@ -300,7 +300,7 @@ def average_incremental_accuracy(accuracies: list[float]) -> float:
     return sum(accuracies[1:]) / len(accuracies[1:])  # TODO: compare with the definition above
 
 
-from podnet_lib.exercises.protocol import check_average_incremental_accuracy
+from podnet_lib.book.exercises.protocol import check_average_incremental_accuracy
 
 check_average_incremental_accuracy(average_incremental_accuracy)
 
@@ -318,7 +318,7 @@ def forgetting(matrix: np.ndarray) -> np.ndarray:
     raise NotImplementedError  # TODO: best accuracy before the last task minus the final one
 
 
-from podnet_lib.exercises.protocol import check_forgetting
+from podnet_lib.book.exercises.protocol import check_forgetting
 
 check_forgetting(forgetting)
 

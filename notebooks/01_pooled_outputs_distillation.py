@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,10 +39,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
-EPOCHS = 4 if S.fast else 12   # training epochs of the digits backbone (cached under S.out_dir)
+BOOK = settings()
+EPOCHS = 4 if BOOK.fast else 12   # training epochs of the digits backbone (cached under BOOK.out_dir)
 BATCH_SIZE = 16                # small batches: enough SGD steps on 1347 images in few epochs
 IMAGE_SIZE = 32                # digits upsampled to 32x32, so the stage maps are 32, 16, 8, 8 pixels wide
 SAMPLE = 3                     # which test image (one per digit, 0..9) the pictures use
@@ -65,14 +70,14 @@ import matplotlib.pyplot as plt
 import torch
 
 from podnet_lib.data import load_dataset
-from podnet_lib.presets import get_preset
-from podnet_lib.widgets.pooling import drifted_copy, one_image_per_class, stage_outputs, trained_backbone
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.book.widgets.pooling import drifted_copy, one_image_per_class, stage_outputs, trained_backbone
 
 cfg = get_preset("digits-fast").replace(
     methods=["podnet"], image_size=IMAGE_SIZE, base_classes=10, epochs=EPOCHS, batch_size=BATCH_SIZE,
-    device=str(S.device), seed=SEED)
+    device=str(BOOK.device), seed=SEED)
 began = time.perf_counter()
-teacher_net = trained_backbone(cfg, S.out_dir / f"ch01_digits{IMAGE_SIZE}_e{EPOCHS}")
+teacher_net = trained_backbone(cfg, BOOK.out_dir / f"ch01_digits{IMAGE_SIZE}_e{EPOCHS}")
 print(f"backbone ready in {time.perf_counter() - began:.1f} s")
 
 splits = load_dataset("digits", image_size=IMAGE_SIZE)
@@ -99,9 +104,9 @@ old, new = teacher.maps[0], student.maps[0]              # stage 1: (10, 16, 32,
 # $C \times H \times W$ values.
 
 # %%
-from podnet_lib.pod import (adaptive_factor, pod_channel, pod_final, pod_flat, pod_gap, pod_height,
+from podnet_lib.model.pod import (adaptive_factor, pod_channel, pod_final, pod_flat, pod_gap, pod_height,
                             pod_pixel, pod_spatial, pod_width, pooled_statistics)
-from podnet_lib.widgets.pooling import show_pooling
+from podnet_lib.book.widgets.pooling import show_pooling
 
 show_pooling(old[SAMPLE], "pixel", images[SAMPLE])
 plt.show()
@@ -159,7 +164,7 @@ print(f"POD-width: {pod_width(old, new):.2f}   POD-height: {pod_height(old, new)
 # (64 channels, 8x8) as few as POD-gap.
 
 # %%
-from podnet_lib.widgets.pooling import AXES, LABELS, kept_values
+from podnet_lib.book.widgets.pooling import AXES, LABELS, kept_values
 
 show_pooling(old[SAMPLE], "spatial", images[SAMPLE])
 plt.show()
@@ -209,7 +214,7 @@ widgets.interact(explore_pooling,
 # chosen pooling and their difference.
 
 # %%
-from podnet_lib.widgets.pooling import NORMALISATIONS, PERTURBATIONS, student_view
+from podnet_lib.book.widgets.pooling import NORMALISATIONS, PERTURBATIONS, student_view
 
 
 def explore_student(stage: int, kind: str, level: float, axis: str, sample: int, normalise: str) -> None:
@@ -237,7 +242,7 @@ widgets.interact(explore_student,
 # is a change that variant cannot see.
 
 # %%
-from podnet_lib.widgets.pooling import invariance_matrix, permissiveness_panels
+from podnet_lib.book.widgets.pooling import invariance_matrix, permissiveness_panels
 
 permissiveness_panels(teacher.maps[0], "Stage 1 (16 x 32 x 32): loss / teacher's energy", seed=SEED)
 permissiveness_panels(teacher.maps[2], "Stage 3 (64 x 8 x 8): loss / teacher's energy", seed=SEED)
@@ -260,7 +265,7 @@ plt.show()
 #   $k$ kept values sums $n$ noisy ones, and $k\,n = CHW$). The cell below checks it.
 
 # %%
-from podnet_lib.widgets.pooling import perturb, pod_losses
+from podnet_lib.book.widgets.pooling import perturb, pod_losses
 
 for noise in (0.5, 1.0):
     noisy = perturb(old, "noise", noise, torch.Generator().manual_seed(SEED))
@@ -277,7 +282,7 @@ print("(POD-spatial = POD-width + POD-height, hence twice the others)")
 # inside the sum (reorganisations), not the changes of the sum itself.
 
 # %%
-from podnet_lib.widgets.pooling import losses_bar
+from podnet_lib.book.widgets.pooling import losses_bar
 
 for l in (1, 3):
     losses_bar(pod_losses(teacher.maps[l - 1], student.maps[l - 1]), highlight="spatial",
@@ -294,7 +299,7 @@ plt.show()
 # **POD-spatial 61.40 / 57.98**.
 
 # %%
-from podnet_lib.widgets.pooling import table3b_figure
+from podnet_lib.book.widgets.pooling import table3b_figure
 
 table3b_figure()
 plt.show()
@@ -343,7 +348,7 @@ plt.show()
 # default is the authors'). The consequences, on our stage-1 maps:
 
 # %%
-from podnet_lib.widgets.pooling import forms_figure
+from podnet_lib.book.widgets.pooling import forms_figure
 
 forms_figure(old, noise=0.5, seed=SEED)
 plt.show()
@@ -367,7 +372,7 @@ for form in ("paper", "authors"):
 # must be remembered, the stronger the distillation: with 50 steps of one class it is about 7 to 10.
 
 # %%
-from podnet_lib.widgets.pooling import adaptive_factor_figure
+from podnet_lib.book.widgets.pooling import adaptive_factor_figure
 
 adaptive_factor_figure()
 plt.show()
@@ -396,14 +401,14 @@ for n_seen, n_new in ((6, 1), (51, 1), (100, 1), (60, 10)):
 # ## Exercises
 #
 # Each exercise gives a stub; replace `raise NotImplementedError` by your code and run the check
-# below it. It compares your function with `podnet_lib.pod` on random tensors, including maps
+# below it. It compares your function with `podnet_lib.model.pod` on random tensors, including maps
 # with $H \ne W$ (a sum over the wrong axis shows there), and says which case is wrong.
 #
 # **Exercise 1.** POD-width, eq. (4): `old`, `new` of shape `(B, C, H, W)`; return the batch mean
 # of the per-image loss.
 
 # %%
-from podnet_lib.exercises.pod import check_authors_spatial, check_pod_flat, check_pod_spatial, check_pod_width
+from podnet_lib.book.exercises.pod import check_authors_spatial, check_pod_flat, check_pod_spatial, check_pod_width
 
 
 def my_pod_width(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:

@@ -34,13 +34,13 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
+BOOK = settings()
 K = 4                               # proxies per class (the paper uses 10 on CIFAR; 4 suit 8x8 digits)
-EPOCHS = 15 if S.fast else 30       # training epochs of the base task
-BASE_DIR = S.out_dir / f"ch02_base_k{K}_e{EPOCHS}"   # the trained model is cached here
-print(f"fast mode: {S.fast}, device: {S.device}, outputs in {S.out_dir}")
+EPOCHS = 15 if BOOK.fast else 30       # training epochs of the base task
+BASE_DIR = BOOK.out_dir / f"ch02_base_k{K}_e{EPOCHS}"   # the trained model is cached here
+print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}")
 
 # %% [markdown]
 # ## The cosine classifier, eq. (8)
@@ -59,7 +59,7 @@ print(f"fast mode: {S.fast}, device: {S.device}, outputs in {S.out_dir}")
 # %%
 import torch
 
-from podnet_lib.classifiers import CosineClassifier
+from podnet_lib.model.classifiers import CosineClassifier
 
 cosine_clf = CosineClassifier(features_dim=2)
 cosine_clf.add_classes(3, init=torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))   # θ_0, θ_1, θ_2
@@ -86,7 +86,7 @@ for eta in (1.0, 4.0, 16.0):
 # $K = 1$ it is the cosine classifier.
 
 # %%
-from podnet_lib.classifiers import LocalSimilarityClassifier, local_similarity
+from podnet_lib.model.classifiers import LocalSimilarityClassifier, local_similarity
 
 proxies = torch.tensor([[1.0, 0.2], [0.2, 1.0],       # class 0: two modes
                         [-1.0, 0.0], [0.0, -1.0]])    # class 1: two modes
@@ -126,11 +126,11 @@ print("softmax(η * authors) = softmax(2η * that score):",
 # %%
 import copy
 
-from podnet_lib.presets import get_preset
-from podnet_lib.widgets.proxies import base_network, embed
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.book.widgets.proxies import base_network, embed
 
 cfg = get_preset("digits-podnet").replace(epochs=EPOCHS, proxies_per_class=K, lsc_similarity="cosine")
-learner = base_network(cfg, BASE_DIR, S.device)
+learner = base_network(cfg, BASE_DIR, BOOK.device)
 base_classes = learner.scenario.task_classes(0)
 clf = copy.deepcopy(learner.net.classifier).cpu().eval()     # the LSC, on the CPU for the views
 feats, labels = embed(learner, base_classes)                  # test embeddings h of the base classes
@@ -147,7 +147,7 @@ print(f"test accuracy of the LSC on the base classes: {(scores.argmax(1) == labe
 # a proxy that drifts between clusters earns little weight $s_{c,k}$ and stays where it is.
 
 # %%
-from podnet_lib.widgets.proxies import plot_proxies
+from podnet_lib.book.widgets.proxies import plot_proxies
 
 plot_proxies(feats, labels, clf.proxies.detach(), K, base_classes,
              title=f"Test embeddings and LSC proxies after the base task (K = {K})");
@@ -171,7 +171,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from podnet_lib.widgets.proxies import plot_scale_effect, sample_margins
+from podnet_lib.book.widgets.proxies import plot_scale_effect, sample_margins
 
 hardest_first = torch.argsort(sample_margins(scores, labels)).tolist()
 
@@ -212,7 +212,7 @@ widgets.interact(show_scale,
 # grows by exactly $\eta\delta$. On the test images of the trained model:
 
 # %%
-from podnet_lib.classifiers import nca_loss
+from podnet_lib.model.classifiers import nca_loss
 
 print(f"batch of {len(labels)} test images, η = {eta:.2f}")
 print(f"{'δ':>5} {'paper, no hinge':>16} {'paper, hinge':>13} {'authors':>9}")
@@ -230,7 +230,7 @@ print(f"paper's loss, δ = 0.6 minus δ = 0: {shift:.6f} = η δ = {eta * 0.6:.6
 # The same over a range of margins: the authors' curve is flat.
 
 # %%
-from podnet_lib.widgets.proxies import plot_margin_effect
+from podnet_lib.book.widgets.proxies import plot_margin_effect
 
 plot_margin_effect(scores, labels, eta);
 
@@ -253,7 +253,7 @@ for scale in (eta, 8.0, 16.0):
 # When a task brings new classes, their proxies must start somewhere. PODNet generalises
 # *imprinted weights* to several modes (Sec. 3.2, "Weight initialization"): extract the features of
 # the new class's training images with the current network, split them into $K$ clusters by
-# k-means (`podnet_lib.kmeans`), and take the (normalised) centres as the $K$ proxies. Below, the
+# k-means (`podnet_lib.model.kmeans`), and take the (normalised) centres as the $K$ proxies. Below, the
 # network trained on digits 0-4 embeds a digit it has **never been trained on**.
 #
 # Choose the new class and $K$. Left: the class's features on their own principal plane,
@@ -261,7 +261,7 @@ for scale in (eta, 8.0, 16.0):
 # image to its nearest proxy, and the mean class score $\hat{y}_c$ of eq. (9).
 
 # %%
-from podnet_lib.widgets.proxies import plot_imprinting
+from podnet_lib.book.widgets.proxies import plot_imprinting
 
 new_classes = [c for c in range(learner.scenario.n_classes) if c not in base_classes]
 train_new, train_new_labels = embed(learner, new_classes, split="train")
@@ -289,7 +289,7 @@ widgets.interact(show_imprinting,
 # on all 10 digits. The backbone is the one trained on digits 0-4 only.
 
 # %%
-from podnet_lib.metrics import top1_accuracy
+from podnet_lib.engine.metrics import top1_accuracy
 
 test_all, test_all_labels = embed(learner, range(learner.scenario.n_classes))
 is_new = test_all_labels >= len(base_classes)
@@ -323,7 +323,7 @@ def cosine_scores(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     raise NotImplementedError  # TODO: normalise both, then one matrix product
 
 
-from podnet_lib.exercises.classifiers import check_cosine_scores
+from podnet_lib.book.exercises.classifiers import check_cosine_scores
 
 check_cosine_scores(cosine_scores)
 
@@ -336,7 +336,7 @@ def lsc_scores(features: torch.Tensor, proxies: torch.Tensor, k: int) -> torch.T
     raise NotImplementedError  # TODO: cosines (B, C*K) -> (B, C, K) -> softmax over K -> weighted sum
 
 
-from podnet_lib.exercises.classifiers import check_local_similarity
+from podnet_lib.book.exercises.classifiers import check_local_similarity
 
 check_local_similarity(lsc_scores)
 
@@ -353,7 +353,7 @@ def nca_paper(scores: torch.Tensor, targets: torch.Tensor, eta: float, margin: f
     return torch.nn.functional.cross_entropy(logits, targets)
 
 
-from podnet_lib.exercises.classifiers import check_nca_loss
+from podnet_lib.book.exercises.classifiers import check_nca_loss
 
 check_nca_loss(nca_paper)
 

@@ -34,14 +34,14 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
-PRESET = "digits-fast" if S.fast else "digits"   # digits, base 5 classes + 5 steps of 1, M_per = 20
-N_DRAWS = 20 if S.fast else 100                   # random subsets averaged in the herding plots
+BOOK = settings()
+PRESET = "digits-fast" if BOOK.fast else "digits"   # digits, base 5 classes + 5 steps of 1, M_per = 20
+N_DRAWS = 20 if BOOK.fast else 100                   # random subsets averaged in the herding plots
 M_MAX = 60                                        # largest memory per class in the herding plots
 CLASS = 3                                         # the class shown in the herding views
-print(f"fast mode: {S.fast}, device: {S.device}, outputs in {S.out_dir}")
+print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}")
 
 # %% [markdown]
 # ## Two trained models
@@ -49,7 +49,7 @@ print(f"fast mode: {S.fast}, device: {S.device}, outputs in {S.out_dir}")
 # Rehearsal needs a model whose features we can select from. We run two methods through the
 # chapter's protocol (the `digits` preset: 5 base classes, then 5 steps of one class, 20 exemplars
 # per old class): PODNet, and plain fine-tuning on the new classes plus the memory. Each run is
-# cached under `S.out_dir` (a finished checkpoint is loaded instead of retrained), so rerunning the
+# cached under `BOOK.out_dir` (a finished checkpoint is loaded instead of retrained), so rerunning the
 # chapter takes seconds.
 
 # %%
@@ -57,18 +57,18 @@ import matplotlib.pyplot as plt
 import torch
 
 from podnet_lib.data.loading import class_indices
-from podnet_lib.experiment import prepare
-from podnet_lib.presets import get_preset
-from podnet_lib.train import IncrementalLearner
+from podnet_lib.engine.experiment import prepare
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.engine.train import IncrementalLearner
 
-cfg = get_preset(PRESET).replace(device=S.device.type)
+cfg = get_preset(PRESET).replace(device=BOOK.device.type)
 splits, scenario = prepare(cfg)
 
 
 def trained(method: str) -> IncrementalLearner:
-    """Run `method` through every task, or load its finished run from S.out_dir."""
-    learner = IncrementalLearner(cfg, method, splits, scenario, S.out_dir / f"ch03_{PRESET}_{method}",
-                                 S.device, bars=False)
+    """Run `method` through every task, or load its finished run from BOOK.out_dir."""
+    learner = IncrementalLearner(cfg, method, splits, scenario, BOOK.out_dir / f"ch03_{PRESET}_{method}",
+                                 BOOK.device, bars=False)
     learner.run(resume=learner.checkpoint_path.is_file())
     return learner
 
@@ -93,15 +93,15 @@ for learner in (podnet, finetune):
 # (iCaRL's rule; the PODNet paper uses it unchanged and gives it no number.) Picks are made in
 # order, so the first $m'$ of a ranking of $m$ are the herding choice for the smaller budget
 # $m'$: that is how old classes shrink when a total budget is shared by more classes.
-# `podnet_lib.memory.herding_selection` returns the ranking; `random_selection` is the baseline.
+# `podnet_lib.engine.memory.herding_selection` returns the ranking; `random_selection` is the baseline.
 
 # %%
-from podnet_lib.inference import extract
-from podnet_lib.memory import herding_selection, random_selection
+from podnet_lib.engine.inference import extract
+from podnet_lib.engine.memory import herding_selection, random_selection
 
 net, spec = podnet.net, podnet.spec
 idx = class_indices(podnet.train_set.labels, [CLASS]).cpu()
-feats, _, _ = extract(net, podnet.train_set, idx, spec, S.device)
+feats, _, _ = extract(net, podnet.train_set, idx, spec, BOOK.device)
 images = podnet.train_set.images[idx.to(podnet.train_set.images.device)].cpu()   # (N, 1, 8, 8) uint8
 ranking = herding_selection(feats, 10)
 print(f"class {CLASS}: {len(idx)} training images, embeddings of size {feats.shape[1]}")
@@ -115,7 +115,7 @@ print("a random draw of 10:                             ",
 # subsets (the mean and spread of `N_DRAWS` draws), on the PODNet model's features.
 
 # %%
-from podnet_lib.widgets.memory import plot_exemplars, plot_selection_gaps, selection_gaps
+from podnet_lib.book.widgets.memory import plot_exemplars, plot_selection_gaps, selection_gaps
 
 gaps = selection_gaps(feats, M_MAX, N_DRAWS, seed=0)
 fig = plot_selection_gaps(gaps, m_mark=20, title=f"Class {CLASS}: herding vs random subsets (dotted: m = 20)")
@@ -134,7 +134,7 @@ import numpy as np
 per_class = []
 for c in range(splits.n_classes):
     c_idx = class_indices(podnet.train_set.labels, [c]).cpu()
-    per_class.append(selection_gaps(extract(net, podnet.train_set, c_idx, spec, S.device)[0], M_MAX, N_DRAWS, seed=c))
+    per_class.append(selection_gaps(extract(net, podnet.train_set, c_idx, spec, BOOK.device)[0], M_MAX, N_DRAWS, seed=c))
 mean_gaps = {k: np.mean([g[k] for g in per_class], axis=0) for k in per_class[0]}
 plot_selection_gaps(mean_gaps, m_mark=20, title="Mean over the 10 classes")
 plt.show()
@@ -159,7 +159,7 @@ plt.show()
 import ipywidgets as widgets
 from IPython.display import display
 
-from podnet_lib.widgets.memory import herding_view
+from podnet_lib.book.widgets.memory import herding_view
 
 class_feats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -167,7 +167,7 @@ class_feats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 def show_herding(klass: int, m: int) -> None:
     if klass not in class_feats:
         c_idx = class_indices(podnet.train_set.labels, [klass]).cpu()
-        class_feats[klass] = (extract(net, podnet.train_set, c_idx, spec, S.device)[0],
+        class_feats[klass] = (extract(net, podnet.train_set, c_idx, spec, BOOK.device)[0],
                               podnet.train_set.images[c_idx.to(podnet.train_set.images.device)].cpu())
     f, im = class_feats[klass]
     fig = herding_view(f, im, m, m_max=M_MAX, n_draws=N_DRAWS)
@@ -203,15 +203,15 @@ widgets.interact(show_herding,
 # recorded.
 
 # %%
-from podnet_lib.inference import class_means, cnn_predict, nme_predict
-from podnet_lib.metrics import top1_accuracy
+from podnet_lib.engine.inference import class_means, cnn_predict, nme_predict
+from podnet_lib.engine.metrics import top1_accuracy
 
 n_classes = splits.n_classes
 preds: dict[str, dict[str, torch.Tensor]] = {}
 for learner in (podnet, finetune):
     test_idx = class_indices(learner.test_set.labels, list(range(n_classes))).cpu()
-    test_feats, test_scores, test_labels = extract(learner.net, learner.test_set, test_idx, learner.spec, S.device)
-    ex_feats, _, ex_labels = extract(learner.net, learner.train_set, learner.store.all_indices(), learner.spec, S.device)
+    test_feats, test_scores, test_labels = extract(learner.net, learner.test_set, test_idx, learner.spec, BOOK.device)
+    ex_feats, _, ex_labels = extract(learner.net, learner.train_set, learner.store.all_indices(), learner.spec, BOOK.device)
     means = class_means(ex_feats, ex_labels, n_classes)                    # (10, D), unit norm
     preds[learner.method.name] = {"NME": nme_predict(test_feats, means).cpu(),
                                   "CNN": cnn_predict(test_scores[:, :n_classes]).cpu()}
@@ -230,7 +230,7 @@ test_images = finetune.test_set.images[test_idx.to(finetune.test_set.images.devi
 # class, so the same features give a far better answer.
 
 # %%
-from podnet_lib.widgets.memory import agreement_counts, plot_disagreements, plot_prediction_histogram
+from podnet_lib.book.widgets.memory import agreement_counts, plot_disagreements, plot_prediction_histogram
 
 plot_prediction_histogram(preds["finetune"], test_labels, n_classes,
                           title="Fine-tuning after the last task: predicted class of each test image")
@@ -258,8 +258,8 @@ plt.show()
 # arithmetic:
 
 # %%
-from podnet_lib.memory import exemplars_per_class
-from podnet_lib.widgets.memory import plot_memory_budgets
+from podnet_lib.engine.memory import exemplars_per_class
+from podnet_lib.book.widgets.memory import plot_memory_budgets
 
 plot_memory_budgets(base=50, increment=1, n_classes=100, memory_per_class=20, memory_total=2000)
 plt.show()
@@ -303,7 +303,7 @@ widgets.interact(show_budgets,
 # %%
 import torch.nn.functional as F
 
-from podnet_lib.exercises.memory import check_class_means, check_exemplars_per_class, check_herding, check_nme_predict
+from podnet_lib.book.exercises.memory import check_class_means, check_exemplars_per_class, check_herding, check_nme_predict
 
 
 def my_herding(features: torch.Tensor, m: int) -> torch.Tensor:

@@ -34,20 +34,20 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
+BOOK = settings()
 PAPER_RUN = False    # True: the paper's CIFAR-100 protocol on a GPU (read the next cell first)
 if PAPER_RUN:
     PRESET = "cifar100-50steps-nme"     # 50 base classes + 50 steps of 1, ResNet-32, 160 epochs a task
     DOWNLOAD, DEVICE = True, "cuda"     # fetch CIFAR-100 (about 170 MB) once into data/
     METHODS = ["podnet"]                # add "ucir", "icarl", "finetune" if you have the GPU hours
 else:
-    PRESET = "digits-fast" if S.fast else "digits"   # 8x8 digits, 5 base classes + 5 steps of 1
-    DOWNLOAD, DEVICE = False, S.device.type
+    PRESET = "digits-fast" if BOOK.fast else "digits"   # 8x8 digits, 5 base classes + 5 steps of 1
+    DOWNLOAD, DEVICE = False, BOOK.device.type
     METHODS = ["podnet", "finetune", "icarl", "ucir", "joint"]
-RUN_DIR = S.out_dir / f"ch04_{PRESET}"   # results, checkpoints; a rerun continues or loads from here
-print(f"fast mode: {S.fast}, preset {PRESET}, methods {METHODS}, device {DEVICE}, run directory {RUN_DIR}")
+RUN_DIR = BOOK.out_dir / f"ch04_{PRESET}"   # results, checkpoints; a rerun continues or loads from here
+print(f"fast mode: {BOOK.fast}, preset {PRESET}, methods {METHODS}, device {DEVICE}, run directory {RUN_DIR}")
 
 # %% [markdown]
 # **The switch to the paper's protocol.** With `PAPER_RUN = True` the chapter runs the preset
@@ -81,7 +81,7 @@ print(f"fast mode: {S.fast}, preset {PRESET}, methods {METHODS}, device {DEVICE}
 # | `joint` | retrains on every image of every seen class: the upper bound, not incremental |
 
 # %%
-from podnet_lib.presets import get_preset
+from podnet_lib.engine.presets import get_preset
 
 cfg = get_preset(PRESET).replace(methods=METHODS, download=DOWNLOAD, device=DEVICE)
 print(f"{cfg.dataset}: {cfg.base_classes} base classes + steps of {cfg.increment}, backbone {cfg.backbone}, "
@@ -108,9 +108,9 @@ print(f"{cfg.dataset}: {cfg.base_classes} base classes + steps of {cfg.increment
 # interrupted: every random draw of task $t$ comes from generators seeded by (seed, $t$).
 
 # %%
-from podnet_lib.experiment import run_experiment
+from podnet_lib.engine.experiment import run_experiment
 
-results = run_experiment(cfg, RUN_DIR, resume=(RUN_DIR / "config.json").is_file(), bars=False, make_plots=False)
+results = run_experiment(cfg, RUN_DIR, resume=(RUN_DIR / "config.json").is_file(), bars=False)
 print("written:", sorted(p.name for p in RUN_DIR.iterdir()))
 
 # %% [markdown]
@@ -121,7 +121,7 @@ print("written:", sorted(p.name for p in RUN_DIR.iterdir()))
 # e.g. one made on a GPU and copied here.
 
 # %%
-from podnet_lib.results import RunResult
+from podnet_lib.engine.results import RunResult
 
 runs = [RunResult.load(RUN_DIR / m) for m in METHODS]
 by_name = {r.method: r for r in runs}
@@ -135,7 +135,7 @@ print(f"{runs[0].method}: {len(runs[0].tasks)} tasks, classes seen {runs[0].n_cl
 # the average forgetting (defined below), each for NME and CNN inference.
 
 # %%
-from podnet_lib.metrics import summary_table
+from podnet_lib.engine.metrics import summary_table
 
 print(summary_table(runs))
 
@@ -149,7 +149,7 @@ print(summary_table(runs))
 # %%
 import matplotlib.pyplot as plt
 
-from podnet_lib.plots import plot_accuracy_curves
+from podnet_lib.report.plots import plot_accuracy_curves
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
 plot_accuracy_curves(runs, "nme", ax=axes[0])
@@ -165,7 +165,7 @@ plt.show()
 # classifier, fine-tuning's old tasks fall to zero as soon as the next task arrives.
 
 # %%
-from podnet_lib.plots import plot_accuracy_matrix
+from podnet_lib.report.plots import plot_accuracy_matrix
 
 pair = [m for m in ("podnet", "finetune") if m in by_name]
 fig, axes = plt.subplots(2, len(pair), figsize=(6.0 * len(pair), 10), layout="constrained", squeeze=False)
@@ -199,7 +199,7 @@ widgets.interact(show_matrix, method=widgets.Dropdown(options=METHODS, descripti
 # last. It is a complement to $\bar A$: a method that never learns anything forgets nothing.
 
 # %%
-from podnet_lib.plots import plot_forgetting
+from podnet_lib.report.plots import plot_forgetting
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
 plot_forgetting(runs, "nme", ax=axes[0])
@@ -214,12 +214,11 @@ plt.show()
 # that learns the new class but loses the old ones is too plastic.
 
 # %%
-from podnet_lib.plots import plot_old_new
+from podnet_lib.report.plots import plot_old_new
 
 shown = [by_name[m] for m in ("podnet", "ucir", "finetune") if m in by_name]
-fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), layout="constrained")
-for ax, metric in zip(axes, ("nme", "cnn")):
-    plot_old_new(shown, metric, ax=ax)
+for metric in ("nme", "cnn"):
+    plot_old_new(shown, metric)
 plt.show()
 
 # %% [markdown]
@@ -238,8 +237,9 @@ plt.show()
 # of the paper's three (its standard deviation over orders is about 0.5 to 1.4 points).
 
 # %%
-from podnet_lib.metrics import summary
-from podnet_lib.presets import PAPER_TABLE1, paper_reference
+from podnet_lib.engine.metrics import summary
+from podnet_lib.paper import PODNET_CIFAR100
+from podnet_lib.engine.presets import paper_reference
 
 ours = summary(by_name["podnet"]) if "podnet" in by_name else None
 reference = paper_reference(cfg, "podnet")
@@ -250,7 +250,7 @@ if reference is not None:
     print(f"{'paper, Table 1, the same protocol':<44}{reference['nme']:>8.2f}{reference['cnn']:>8.2f}")
 else:
     print("(no paper number for this protocol; the paper's Table 1, CIFAR-100, for reference:)")
-for steps, (nme, cnn) in PAPER_TABLE1.items():
+for steps, (nme, cnn) in PODNET_CIFAR100.items():
     print(f"{f'paper, CIFAR-100, {steps} steps':<44}{nme:>8.2f}{cnn:>8.2f}")
 
 # %% [markdown]
@@ -268,7 +268,7 @@ for steps, (nme, cnn) in PAPER_TABLE1.items():
 # after each task.
 
 # %%
-from podnet_lib.exercises.experiments import check_average_incremental_accuracy, check_forgetting
+from podnet_lib.book.exercises.experiments import check_average_incremental_accuracy, check_forgetting
 
 
 def my_average_incremental_accuracy(accuracies: list[float]) -> float:

@@ -32,15 +32,15 @@ if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is N
 # %matplotlib inline
 
 # %% tags=["parameters"]
-from podnet_lib.book import settings
+from podnet_lib.book.settings import settings
 
-S = settings()
-FULL_GRID = not S.fast              # every row of every table; fast mode runs a subset
-SEEDS = [1] if S.fast else [1, 2, 3]   # each variant is run once per seed (mean ± std reported)
+BOOK = settings()
+FULL_GRID = not BOOK.fast              # every row of every table; fast mode runs a subset
+SEEDS = [1] if BOOK.fast else [1, 2, 3]   # each variant is run once per seed (mean ± std reported)
 MEMORY = 5                          # images per old class in our ablation setting (the paper: 20)
 EPOCHS = 6                          # epochs a task (try 30: every variant reaches ~95 %, see below)
-ABLATION_DIR = S.out_dir / "ch05_ablations"   # one folder per distinct run; a rerun only loads them
-print(f"fast mode: {S.fast}, full grid: {FULL_GRID}, seeds {SEEDS}, outputs in {ABLATION_DIR}")
+ABLATION_DIR = BOOK.out_dir / "ch05_ablations"   # one folder per distinct run; a rerun only loads them
+print(f"fast mode: {BOOK.fast}, full grid: {FULL_GRID}, seeds {SEEDS}, outputs in {ABLATION_DIR}")
 
 # %% [markdown]
 # ## Our setting, and why it differs from the paper's
@@ -65,9 +65,9 @@ print(f"fast mode: {S.fast}, full grid: {FULL_GRID}, seeds {SEEDS}, outputs in {
 # %%
 import matplotlib.pyplot as plt
 
-from podnet_lib.presets import get_preset
+from podnet_lib.engine.presets import get_preset
 
-base = get_preset("digits-fast").replace(memory_per_class=MEMORY, epochs=EPOCHS, device=S.device.type)
+base = get_preset("digits-fast").replace(memory_per_class=MEMORY, epochs=EPOCHS, device=BOOK.device.type)
 print(f"base setting: {base.dataset}, {base.base_classes} base classes + steps of {base.increment}, "
       f"{base.epochs} epochs a task, M_per = {base.memory_per_class}, K = {base.proxies_per_class}, "
       f"lambda_c = {base.lambda_c}, lambda_f = {base.lambda_f}")
@@ -80,7 +80,7 @@ print(f"base setting: {base.dataset}, {base.base_classes} base classes + steps o
 # evidence of anything.
 
 # %%
-from podnet_lib.ablations import ablation_table, run_ablation
+from podnet_lib.report.ablations import ablation_table, run_ablation
 
 noise = run_ablation({"PODNet": base}, ABLATION_DIR, seeds=sorted(set(SEEDS) | {1, 2}))
 print(ablation_table(noise))
@@ -102,7 +102,8 @@ print(ablation_table(noise))
 # the rows:
 
 # %%
-from podnet_lib.ablations import PAPER_TABLE3A, table3a_configs
+from podnet_lib.paper import TABLE3A
+from podnet_lib.report.ablations import table3a_configs
 
 FAST_3A = ["cosine", "lsc", "lsc + flat", "lsc + spatial", "lsc + flat + spatial"]
 configs_3a = {name: c for name, c in table3a_configs(base).items() if FULL_GRID or name in FAST_3A}
@@ -111,9 +112,9 @@ for name, c in configs_3a.items():
           f"lambda_f={c.lambda_f:<4} lambda_c={c.lambda_c}")
 
 # %%
-from podnet_lib.ablations import plot_ablation
+from podnet_lib.report.ablations import plot_ablation
 
-rows_3a = run_ablation(configs_3a, ABLATION_DIR, PAPER_TABLE3A, seeds=SEEDS)
+rows_3a = run_ablation(configs_3a, ABLATION_DIR, TABLE3A, seeds=SEEDS)
 print(ablation_table(rows_3a))
 plot_ablation(rows_3a, "Table 3a: classifier and distillation terms")
 plt.show()
@@ -162,11 +163,12 @@ print(f"LSC instead of cosine (no POD):    {gain('cosine', 'lsc')}")
 # not retrained).
 
 # %%
-from podnet_lib.ablations import PAPER_TABLE3B, table3b_configs
+from podnet_lib.paper import TABLE3B
+from podnet_lib.report.ablations import table3b_configs
 
 FAST_3B = ["none", "pixel", "gap", "spatial"]
 configs_3b = {name: c for name, c in table3b_configs(base).items() if FULL_GRID or name in FAST_3B}
-rows_3b = run_ablation(configs_3b, ABLATION_DIR, PAPER_TABLE3B, seeds=SEEDS)
+rows_3b = run_ablation(configs_3b, ABLATION_DIR, TABLE3B, seeds=SEEDS)
 print(ablation_table(rows_3b))
 plot_ablation(rows_3b, "Table 3b: pooling of the intermediate distillation (all with POD-flat)")
 plt.show()
@@ -185,11 +187,12 @@ plt.show()
 # PODNet and iCaRL (and UCIR in the full grid) at several $M_{\text{per}}$:
 
 # %%
-from podnet_lib.ablations import PAPER_TABLE4, memory_configs, plot_memory_ablation
+from podnet_lib.paper import TABLE4
+from podnet_lib.report.ablations import memory_configs, plot_memory_ablation
 
 memory_sizes = (5, 10, 20, 50) if FULL_GRID else (5, 20)
 memory_methods = ("podnet", "icarl", "ucir") if FULL_GRID else ("podnet", "icarl")
-rows_4 = run_ablation(memory_configs(base, memory_sizes, memory_methods), ABLATION_DIR, PAPER_TABLE4, seeds=SEEDS)
+rows_4 = run_ablation(memory_configs(base, memory_sizes, memory_methods), ABLATION_DIR, TABLE4, seeds=SEEDS)
 print(ablation_table(rows_4))
 plot_memory_ablation(rows_4, title="Table 4: average incremental accuracy vs memory per class")
 plt.show()
@@ -207,7 +210,7 @@ plt.show()
 # no table for these two, so there is no paper column.
 
 # %%
-from podnet_lib.ablations import adaptive_configs, proxies_configs
+from podnet_lib.report.ablations import adaptive_configs, proxies_configs
 
 ks = (1, 2, 4, 10) if FULL_GRID else (1, 4)
 rows_k = run_ablation({**proxies_configs(base, ks), **adaptive_configs(base)}, ABLATION_DIR, seeds=SEEDS)
@@ -252,7 +255,7 @@ print(f"{len(all_rows)} rows written to {ABLATION_DIR / 'ablations.csv'}; "
 # %% [markdown]
 # ## A report of the runs
 #
-# Every run above is saved on disk (results JSON/CSV per method). `podnet_lib.report` turns saved
+# Every run above is saved on disk (results JSON/CSV per method). `podnet_lib.report.compare` turns saved
 # runs into one report without retraining: average incremental accuracy table, accuracy curves of
 # all runs on one figure, accuracy matrices, forgetting and the old-vs-new split. Here: the pooling
 # variants of Table 3b (first seed). The same from a terminal:
@@ -261,11 +264,11 @@ print(f"{len(all_rows)} rows written to {ABLATION_DIR / 'ablations.csv'}; "
 # %%
 from IPython.display import Image, Markdown, display
 
-from podnet_lib.ablations import run_dir_of
-from podnet_lib.report import write_report
+from podnet_lib.report.ablations import run_dir_of
+from podnet_lib.report.compare import write_report
 
 report_page = write_report([run_dir_of(ABLATION_DIR, c.replace(seed=SEEDS[0])) for c in configs_3b.values()],
-                           S.out_dir / "ch05_report", names=list(configs_3b))
+                           BOOK.out_dir / "ch05_report", names=list(configs_3b))
 print(f"report: {report_page}")
 sections = report_page.with_name("report.md").read_text().split("\n## ")
 display(Markdown("### " + sections[1]))                    # the average incremental accuracy table
@@ -281,11 +284,11 @@ display(Image(filename=str(report_page.parent / "figures" / "accuracy_curves_nme
 
 # %%
 from podnet_lib.config import Config
-from podnet_lib.exercises.experiments import check_gain_over_baselines, check_table3a_config
+from podnet_lib.book.exercises.experiments import check_gain_over_baselines, check_table3a_config
 
 
 def my_table3a_config(base: Config, name: str) -> Config:
-    """name: a key of PAPER_TABLE3A -> base.replace(...) with the fields of that row."""
+    """name: a key of TABLE3A -> base.replace(...) with the fields of that row."""
     return base.replace(classifier="cosine" if name.startswith("cosine") else "lsc")  # TODO: the rest
 
 
@@ -325,6 +328,6 @@ check_gain_over_baselines(my_gain_over_baselines)
 #     baselines = [k for k in table if not k.startswith("podnet")]
 #     return {m: table[ours][m] - max(table[b][m] for b in baselines) for m in table[ours]}
 # ```
-# With `PAPER_TABLE4` and `"podnet (nme)"` it gives +26.20 at $M_{\text{per}}=5$, as the paper says;
+# With `TABLE4` and `"podnet (nme)"` it gives +26.20 at $M_{\text{per}}=5$, as the paper says;
 # the gain shrinks as the memory grows, and at 200 the best baseline (BiC) is ahead of PODNet's NME.
 # </details>

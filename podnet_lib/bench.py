@@ -25,16 +25,16 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from podnet_lib.acceleration import Acceleration
-from podnet_lib.classifiers import nca_loss
+from podnet_lib.engine.acceleration import Acceleration
+from podnet_lib.model.classifiers import nca_loss
 from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, augment, synthetic_splits
 from podnet_lib.data.loading import iterate_batches
-from podnet_lib.network import build_network
-from podnet_lib.pod import adaptive_factor, pod_terms
-from podnet_lib.presets import get_preset
+from podnet_lib.model.network import build_network
+from podnet_lib.model.pod import adaptive_factor, pod_terms
+from podnet_lib.engine.presets import get_preset
 from podnet_lib.projection import cifar_projections, measure_phases
-from podnet_lib.train import resolve_device
+from podnet_lib.engine.train import resolve_device
 
 
 @dataclass
@@ -155,7 +155,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def time_main_job(out_dir: Path) -> float:
     """Wall time of the README's main job (preset `digits`) on the CPU."""
-    from podnet_lib.experiment import run_experiment
+    from podnet_lib.engine.experiment import run_experiment
 
     began = time.perf_counter()
     run_experiment(get_preset("digits").replace(device="cpu"), out_dir, bars=False)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from podnet_lib.config import Config, ConfigError
-from podnet_lib.presets import PRESETS, get_preset
+from podnet_lib.data import DATASET_FORMS
+from podnet_lib.engine.methods import METHODS
+from podnet_lib.engine.presets import PRESETS, get_preset
 
 
 def _preset_lines() -> str:
@@ -39,8 +41,8 @@ def _parse_value(field: dataclasses.Field, raw: str) -> Any:
             return int(raw)
         if isinstance(default, float):
             return float(raw)
-        if isinstance(default, list):
-            return [v for v in raw.split(",") if v]
+        if isinstance(default, tuple):
+            return tuple(v for v in raw.split(",") if v)
         return raw
     except ValueError:
         kind = "true/false" if isinstance(default, bool) else type(default).__name__
@@ -68,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog="presets:\n" + _preset_lines())
     run.add_argument("--preset", default="digits", help="named configuration (listed below; default: digits)")
-    run.add_argument("--method", help="comma-separated methods: podnet, finetune, joint, icarl, ucir, lwf")
-    run.add_argument("--dataset", help="digits | cifar100 | folder:PATH | synthetic-cifar100")
+    run.add_argument("--method", help=f"comma-separated methods: {', '.join(METHODS)}")
+    run.add_argument("--dataset", help=" | ".join(DATASET_FORMS))
     run.add_argument("--seed", type=int)
     run.add_argument("--epochs", type=int, help="epochs per task")
     run.add_argument("--class-order", type=int, help="0 = the paper's order; k >= 1 our seeded orders")
@@ -100,12 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The preset (or the resumed run's config), then the flags, then --set overrides."""
     if args.resume is not None:
-        from podnet_lib.experiment import load_run_config
+        from podnet_lib.engine.experiment import load_run_config
 
         cfg = load_run_config(args.resume)
     else:
         cfg = get_preset(args.preset)
-    flags = {"methods": args.method.split(",") if args.method else None, "dataset": args.dataset,
+    flags = {"methods": tuple(m for m in args.method.split(",") if m) if args.method else None, "dataset": args.dataset,
              "seed": args.seed, "epochs": args.epochs, "class_order": args.class_order, "device": args.device,
              "download": True if args.download else None}
     cfg = cfg.replace(**{k: v for k, v in flags.items() if v is not None})
@@ -114,16 +116,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from podnet_lib.experiment import run_experiment
-    from podnet_lib.metrics import summary_table
+    from podnet_lib.engine.experiment import run_experiment
+    from podnet_lib.engine.metrics import summary_table
 
     cfg = config_from_args(args)
     out = args.resume or args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     began = time.perf_counter()
-    results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after,
-                             make_plots=not args.no_plots)
+    results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after)
     if os.environ.get("RANK", "0") != "0":               # under torchrun only rank 0 reports
         return 0
+    if not args.no_plots:
+        from podnet_lib.report.figures import write_figures
+
+        write_figures(list(results.values()), out)
     print()
     print(summary_table(list(results.values())))
     print(f"\nwall time {time.perf_counter() - began:.1f}s; results, summary and plots in {out}/")
@@ -144,13 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench_main(args)
     if args.command == "report":
         os.environ.setdefault("MPLBACKEND", "Agg")
-        from podnet_lib.report import main as report_main
+        from podnet_lib.report.compare import main as report_main
 
         return report_main(args)
-    from podnet_lib.checkpoint import CheckpointError
+    from podnet_lib.engine.checkpoint import CheckpointError
     from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
-    from podnet_lib.experiment import RunDirError
-    from podnet_lib.train import NonFiniteLossError
+    from podnet_lib.engine.experiment import RunDirError
+    from podnet_lib.engine.train import NonFiniteLossError
 
     try:
         return cmd_run(args)

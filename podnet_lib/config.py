@@ -1,7 +1,10 @@
 """Run configuration: one flat dataclass, validated before any training starts.
 
-Defaults are the paper's CIFAR-100 settings as the authors' code runs them (design.md);
-`presets.py` names the paper's protocols and the fast offline ones.
+Defaults are the paper's CIFAR-100 settings (Sec. 4) as the authors' code runs them
+(`options/podnet/podnet_cnn_cifar100.yaml`); `podnet_lib.engine.presets` names the paper's
+protocols and the fast offline ones. This module imports nothing of the package: each field's
+allowed names live in the registry that builds them, and `podnet_lib.engine.validation` checks
+a whole Config against them.
 Where the paper and the authors' code differ, a field chooses (`pod_form`, `nca_form`,
 `lsc_similarity`, `nca_hinge`, `finetune_classifier`); the defaults follow the code that
 produced the published numbers.
@@ -11,21 +14,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
-
-from podnet_lib.backbones import BACKBONES
-from podnet_lib.data.datasets import DATASET_FORMS
-from podnet_lib.pod import POOLINGS
-
-METHOD_NAMES = ("podnet", "finetune", "joint", "icarl", "ucir", "lwf")
 
 
 class ConfigError(ValueError):
     """A configuration field has a value outside what is allowed."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     # --- data and protocol (Sec. 4 "Protocol") ---
     dataset: str = "cifar100"          # digits | cifar100 | folder:PATH | synthetic-cifar100[-full]
@@ -40,14 +37,14 @@ class Config:
     memory_total: int = 0              # M_total (e.g. 2000); 0 to use memory_per_class
     selection: str = "herding"         # herding | random
     # --- model ---
-    backbone: str = "resnet32"         # see podnet_lib.backbones.BACKBONES
+    backbone: str = "resnet32"         # see podnet_lib.model.backbones.BACKBONES
     proxies_per_class: int = 10        # K of eq. (9)
     lsc_similarity: str = "authors"    # cosine (eq. 9 as printed) | authors (2 cos - 2)
     # --- methods ---
-    methods: list[str] = field(default_factory=lambda: ["podnet"])
+    methods: tuple[str, ...] = ("podnet",)   # see podnet_lib.engine.methods.METHODS
     lambda_c: float = 3.0              # λc of eq. (7), POD-spatial weight (CIFAR; 8 on ImageNet)
     lambda_f: float = 1.0              # λf of eq. (7), POD-flat weight (CIFAR; 10 on ImageNet)
-    pod_form: str = "authors"          # paper | authors: see podnet_lib.pod
+    pod_form: str = "authors"          # paper | authors: see podnet_lib.model.pod
     pod_pooling: str = "spatial"       # which pooling of eqs. (1)-(5) (Table 3b ablation)
     adaptive_factor: bool = True       # multiply POD by sqrt(N/T) as the authors' code does
     classifier: str = "lsc"            # PODNet's classifier: lsc | cosine (Table 3a)
@@ -63,7 +60,7 @@ class Config:
     ucir_margin: float = 0.5           # UCIR's margin-ranking margin
     ucir_hard_negatives: int = 2       # UCIR's K hardest new-class scores
     distill_temperature: float = 2.0   # LwF's temperature
-    # --- optimisation (design.md) ---
+    # --- optimisation (the authors' CIFAR-100 options) ---
     epochs: int = 160
     batch_size: int = 128
     lr: float = 0.1
@@ -88,57 +85,17 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}; "
                               f"known fields: {', '.join(f.name for f in fields(self))}")
+        if isinstance(changes.get("methods"), list):
+            changes["methods"] = tuple(changes["methods"])
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        return cls().replace(**d)
+        """The inverse of to_dict (JSON lists become tuples); unknown fields -> ConfigError."""
+        return cls().replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def config_key(cfg: Config) -> str:
     """A short hash of every field: a changed config never reuses another one's results."""
     text = json.dumps(cfg.to_dict(), sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
-def _choice(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is not valid; allowed values: {', '.join(map(str, allowed))}")
-
-
-def _at_least(name: str, value: float, low: float) -> None:
-    if value < low:
-        raise ConfigError(f"{name}={value!r} is not valid; allowed values: numbers >= {low}")
-
-
-def validate(cfg: Config) -> None:
-    """Raise ConfigError for the first bad field, naming it and its allowed values."""
-    if not isinstance(cfg.methods, (list, tuple)) or not cfg.methods:
-        raise ConfigError(f"methods={cfg.methods!r} is not valid; give one or more of {', '.join(METHOD_NAMES)}")
-    for m in cfg.methods:
-        _choice("methods", m, METHOD_NAMES)
-    if not (cfg.dataset in DATASET_FORMS or cfg.dataset.startswith("folder:")):
-        raise ConfigError(f"dataset={cfg.dataset!r} is not valid; allowed values: {', '.join(DATASET_FORMS)}")
-    _choice("backbone", cfg.backbone, tuple(BACKBONES))
-    _choice("classifier", cfg.classifier, ("lsc", "cosine"))
-    _choice("lsc_similarity", cfg.lsc_similarity, ("cosine", "authors"))
-    _choice("pod_form", cfg.pod_form, ("paper", "authors"))
-    _choice("nca_form", cfg.nca_form, ("paper", "authors"))
-    _choice("pod_pooling", cfg.pod_pooling, tuple(POOLINGS))
-    _choice("classification_loss", cfg.classification_loss, ("nca", "ce"))
-    _choice("selection", cfg.selection, ("herding", "random"))
-    if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
-        raise ConfigError(f"device={cfg.device!r} is not valid; allowed values: auto, cpu, cuda, cuda:N, mps")
-    if (cfg.memory_per_class > 0) == (cfg.memory_total > 0):
-        raise ConfigError(f"memory_per_class={cfg.memory_per_class}, memory_total={cfg.memory_total}: set exactly one "
-                          "of them to a positive number (the other to 0)")
-    for name in ("base_classes", "increment", "epochs", "batch_size", "proxies_per_class", "eval_batch_size"):
-        _at_least(name, getattr(cfg, name), 1)
-    for name in ("memory_per_class", "memory_total", "finetune_epochs", "image_size", "dataset_classes",
-                 "class_order", "num_workers", "lambda_c", "lambda_f", "nca_margin", "grad_clip",
-                 "weight_decay", "momentum", "ucir_lambda", "ucir_margin"):
-        _at_least(name, getattr(cfg, name), 0)
-    for name in ("lr", "finetune_lr", "distill_temperature"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(f"{name}={getattr(cfg, name)!r} is not valid; allowed values: numbers > 0")
-    _at_least("ucir_hard_negatives", cfg.ucir_hard_negatives, 1)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from podnet_lib.acceleration import Acceleration
+from podnet_lib.engine.acceleration import Acceleration
 from podnet_lib.config import Config
 from podnet_lib.data import make_scenario, synthetic_splits
-from podnet_lib.presets import get_preset
-from podnet_lib.train import IncrementalLearner
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.engine.train import IncrementalLearner
 
 CIFAR_TRAIN_PER_CLASS, CIFAR_TEST_PER_CLASS = 500, 100
 

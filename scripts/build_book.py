@@ -4,7 +4,7 @@
     make book
 
 Chapters are the files notebooks/NN_*.py (jupytext, percent format), in the order of their
-numbers. Each is executed with nbclient (`podnet_lib.notebook_client`) in fast mode (PODNET_FAST=1, PODNET_OUT=<out>/../runs),
+numbers. Each is executed with nbclient (`podnet_lib.book.notebook_client`) in fast mode (PODNET_FAST=1, PODNET_OUT=<out>/../runs),
 keeping the state of its widgets, then converted by nbconvert's HTMLExporter with every image
 embedded, so a page is one file. The output folder gets <chapter>.html, the executed
 <chapter>.ipynb, and index.html: the table of contents, titles taken from each chapter's first
@@ -28,7 +28,7 @@ import jupytext
 import nbformat
 from nbconvert import HTMLExporter
 
-from podnet_lib.notebook_client import SteadyNotebookClient
+from podnet_lib.book.notebook_client import SteadyNotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -12,19 +12,21 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import podnet_lib.ablations as ablations  # noqa: E402
-from podnet_lib.ablations import (  # noqa: E402
-    PAPER_TABLE3A, PAPER_TABLE3B, PAPER_TABLE4, ablation_table, adaptive_configs, config_key,
+from podnet_lib.config import config_key  # noqa: E402
+import podnet_lib.engine.cache as cache  # noqa: E402
+from podnet_lib.paper import TABLE3A, TABLE3B, TABLE4  # noqa: E402
+from podnet_lib.report.ablations import (  # noqa: E402
+    ablation_table, adaptive_configs,
     memory_configs, paper_numbers, plot_ablation, plot_memory_ablation, proxies_configs, run_ablation,
     table3a_configs, table3b_configs,
 )
-from podnet_lib.config import validate  # noqa: E402
-from podnet_lib.exercises.experiments import (  # noqa: E402
+from podnet_lib.engine.validation import validate  # noqa: E402
+from podnet_lib.book.exercises.experiments import (  # noqa: E402
     check_average_incremental_accuracy, check_forgetting, check_gain_over_baselines,
     check_table3a_config, gain_over_baselines,
 )
-from podnet_lib.metrics import average_incremental_accuracy, forgetting  # noqa: E402
-from podnet_lib.presets import get_preset  # noqa: E402
+from podnet_lib.engine.metrics import average_incremental_accuracy, forgetting  # noqa: E402
+from podnet_lib.engine.presets import get_preset  # noqa: E402
 
 BASE = get_preset("digits-fast")
 TINY = BASE.replace(base_classes=8, increment=2, epochs=1, finetune_epochs=1, proxies_per_class=2,
@@ -40,10 +42,10 @@ def _close_figures():
 # --- the configurations ---------------------------------------------------------------------------
 def test_table3a_rows_switch_the_right_fields():
     cfgs = table3a_configs(BASE)
-    assert list(cfgs) == list(PAPER_TABLE3A)
+    assert list(cfgs) == list(TABLE3A)
     for cfg in cfgs.values():
         validate(cfg)
-        assert cfg.methods == ["podnet"]
+        assert cfg.methods == ("podnet",)
     assert (cfgs["lsc"].lambda_c, cfgs["lsc"].lambda_f) == (0.0, 0.0)
     assert (cfgs["lsc + flat"].lambda_c, cfgs["lsc + flat"].lambda_f) == (0.0, BASE.lambda_f)
     assert (cfgs["lsc + spatial"].lambda_c, cfgs["lsc + spatial"].lambda_f) == (BASE.lambda_c, 0.0)
@@ -55,7 +57,7 @@ def test_table3a_rows_switch_the_right_fields():
 
 def test_table3b_rows_set_the_pooling_and_keep_pod_flat():
     cfgs = table3b_configs(BASE)
-    assert list(cfgs) == list(PAPER_TABLE3B)
+    assert list(cfgs) == list(TABLE3B)
     assert cfgs["none"].lambda_c == 0.0
     for name, cfg in cfgs.items():
         validate(cfg)
@@ -81,29 +83,29 @@ def test_config_key_follows_every_field():
 
 def test_paper_numbers_of_each_table():
     cfg = BASE.replace(memory_per_class=5)
-    assert paper_numbers(PAPER_TABLE3A, "lsc + flat", "podnet", cfg) == (53.29, 52.98)
-    assert paper_numbers(PAPER_TABLE3B, "pixel", "podnet", cfg) == (49.74, 52.34)
-    assert paper_numbers(PAPER_TABLE4, "M_per=5", "podnet", cfg) == (48.37, 35.59)
-    assert paper_numbers(PAPER_TABLE4, "M_per=5", "ucir", cfg) == (21.81, 22.17)
-    assert paper_numbers(PAPER_TABLE4, "M_per=5", "icarl", cfg) == (16.44, None)
-    assert paper_numbers(PAPER_TABLE4, "M_per=5", "joint", cfg) == (None, None)
-    assert paper_numbers(PAPER_TABLE4, "M_per=7", "podnet", cfg.replace(memory_per_class=7)) == (None, None)
+    assert paper_numbers(TABLE3A, "lsc + flat", "podnet", cfg) == (53.29, 52.98)
+    assert paper_numbers(TABLE3B, "pixel", "podnet", cfg) == (49.74, 52.34)
+    assert paper_numbers(TABLE4, "M_per=5", "podnet", cfg) == (48.37, 35.59)
+    assert paper_numbers(TABLE4, "M_per=5", "ucir", cfg) == (21.81, 22.17)
+    assert paper_numbers(TABLE4, "M_per=5", "icarl", cfg) == (16.44, None)
+    assert paper_numbers(TABLE4, "M_per=5", "joint", cfg) == (None, None)
+    assert paper_numbers(TABLE4, "M_per=7", "podnet", cfg.replace(memory_per_class=7)) == (None, None)
     assert paper_numbers(None, "lsc", "podnet", cfg) == (None, None)
 
 
 def test_paper_tables_match_the_paper_text():
     # Sec. 4.2: "a gain of 26.20 p.p. with NME (resp. 13.42 p.p. for CNN) with M_per = 5"
-    assert gain_over_baselines(PAPER_TABLE4, "podnet (nme)")[5] == pytest.approx(26.20)
-    assert gain_over_baselines(PAPER_TABLE4, "podnet (cnn)")[5] == pytest.approx(13.42)
-    assert PAPER_TABLE3A["lsc + flat + spatial"] == PAPER_TABLE3B["spatial"]
-    assert PAPER_TABLE3A["lsc + flat"] == PAPER_TABLE3B["none"]
+    assert gain_over_baselines(TABLE4, "podnet (nme)")[5] == pytest.approx(26.20)
+    assert gain_over_baselines(TABLE4, "podnet (cnn)")[5] == pytest.approx(13.42)
+    assert TABLE3A["lsc + flat + spatial"] == TABLE3B["spatial"]
+    assert TABLE3A["lsc + flat"] == TABLE3B["none"]
 
 
 # --- running them --------------------------------------------------------------------------------
 def test_run_ablation_rows_cache_and_seeds(tmp_path, monkeypatch):
     configs = {"lsc + flat": TINY.replace(methods=["podnet"], lambda_c=0.0),
                "none": TINY.replace(methods=["podnet"], lambda_c=0.0)}          # the same run twice
-    rows = run_ablation(configs, tmp_path, PAPER_TABLE3B, seeds=[1, 2])
+    rows = run_ablation(configs, tmp_path, TABLE3B, seeds=[1, 2])
     assert [r["variant"] for r in rows] == ["lsc + flat", "none"]
     assert len(list(tmp_path.glob("run-*"))) == 2                              # 1 config x 2 seeds
     row = rows[1]
@@ -116,8 +118,8 @@ def test_run_ablation_rows_cache_and_seeds(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run must be loaded, not retrained")
 
-    monkeypatch.setattr(ablations, "run_experiment", no_training)
-    again = run_ablation(configs, tmp_path, PAPER_TABLE3B, seeds=[1, 2])
+    monkeypatch.setattr(cache, "run_experiment", no_training)
+    again = run_ablation(configs, tmp_path, TABLE3B, seeds=[1, 2])
     assert again == rows
 
 
@@ -128,7 +130,7 @@ def test_a_different_field_is_a_different_run(tmp_path):
 
 
 def test_memory_rows_one_per_method(tmp_path):
-    rows = run_ablation(memory_configs(TINY, (5,), ("podnet", "finetune")), tmp_path, PAPER_TABLE4)
+    rows = run_ablation(memory_configs(TINY, (5,), ("podnet", "finetune")), tmp_path, TABLE4)
     assert [(r["variant"], r["method"]) for r in rows] == [("M_per=5", "podnet"), ("M_per=5", "finetune")]
     assert rows[0]["paper_nme"] == 48.37 and rows[1]["paper_nme"] is None
     assert isinstance(plot_memory_ablation(rows), Figure)

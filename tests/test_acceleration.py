@@ -9,14 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from podnet_lib.acceleration import Acceleration
+from podnet_lib.engine.acceleration import Acceleration
 from podnet_lib.config import Config
-from podnet_lib.experiment import prepare, set_determinism
-from podnet_lib.metrics import average_incremental_accuracy
-from podnet_lib.network import build_network
-from podnet_lib.presets import get_preset
-from podnet_lib.results import RunResult
-from podnet_lib.train import IncrementalLearner
+from podnet_lib.engine.experiment import prepare, set_determinism
+from podnet_lib.engine.metrics import average_incremental_accuracy
+from podnet_lib.model.network import build_network
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.engine.results import RunResult
+from podnet_lib.engine.train import IncrementalLearner
 
 CPU = torch.device("cpu")
 FORCED_GPU_SETTINGS = Acceleration("cpu", amp=True, channels_last=True)

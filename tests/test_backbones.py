@@ -1,11 +1,11 @@
-"""Tests for podnet_lib.backbones: shapes, signed stage outputs, init, shortcuts, registry."""
+"""Tests for podnet_lib.model.backbones: shapes, signed stage outputs, init, shortcuts, registry."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn as nn
 
-from podnet_lib.backbones import (
+from podnet_lib.model.backbones import (
     BACKBONES,
     BackboneOutput,
     BasicBlock,

@@ -6,10 +6,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from podnet_lib.acceleration import Acceleration
+from podnet_lib.engine.acceleration import Acceleration
 from podnet_lib.bench import Throughputs, compiled_figures, format_table, measure_steps, run_benchmark
 from podnet_lib.config import Config
-from podnet_lib.presets import get_preset
+from podnet_lib.engine.presets import get_preset
 from podnet_lib.projection import PhaseCosts, cifar_projections, measure_phases, project_run, task_images
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from podnet_lib.classifiers import (
+from podnet_lib.model.classifiers import (
     CosineClassifier, LocalSimilarityClassifier, local_similarity, nca_loss,
 )
-from podnet_lib.kmeans import kmeans
+from podnet_lib.model.kmeans import kmeans
 
 
 def test_local_similarity_by_hand():

@@ -6,15 +6,16 @@ import json
 import pytest
 import torch
 
-from podnet_lib.checkpoint import CheckpointError, load_checkpoint
+from podnet_lib.engine.checkpoint import CheckpointError, load_checkpoint
 from podnet_lib.cli import main
 from podnet_lib.data import write_image_folder
-from podnet_lib.experiment import RunDirError, run_experiment
-from podnet_lib.methods.podnet import PODNet
-from podnet_lib.metrics import average_incremental_accuracy
-from podnet_lib.presets import PRESETS, get_preset
-from podnet_lib.results import RunResult
-from podnet_lib.train import NonFiniteLossError
+from podnet_lib.engine.experiment import RunDirError, run_experiment
+from podnet_lib.engine.methods.podnet import PODNet
+from podnet_lib.engine.metrics import average_incremental_accuracy
+from podnet_lib.engine.presets import PRESETS, get_preset
+from podnet_lib.engine.results import RunResult
+from podnet_lib.engine.train import NonFiniteLossError
+from podnet_lib.report.figures import write_figures
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,9 @@ def main_job(tmp_path_factory):
     """The main job's protocol (preset `digits`) for PODNet, finetune and joint, seed 1."""
     cfg = get_preset("digits").replace(methods=["podnet", "finetune", "joint"], device="cpu")
     out = tmp_path_factory.mktemp("main")
-    return out, run_experiment(cfg, out, bars=False)
+    runs = run_experiment(cfg, out, bars=False)
+    write_figures(list(runs.values()), out)
+    return out, runs
 
 
 def _aia(run: RunResult, metric: str) -> float:
@@ -65,33 +68,33 @@ def test_main_job_writes_results_summary_and_plots(main_job):
 
 
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
-    whole = run_experiment(FAST, tmp_path / "whole", bars=False, make_plots=False)["podnet"]
-    run_experiment(FAST, tmp_path / "cut", bars=False, make_plots=False, stop_after=2)
+    whole = run_experiment(FAST, tmp_path / "whole", bars=False)["podnet"]
+    run_experiment(FAST, tmp_path / "cut", bars=False, stop_after=2)
     assert load_checkpoint(tmp_path / "cut" / "podnet" / "checkpoint.pt")["task"] == 2
-    resumed = run_experiment(FAST, tmp_path / "cut", resume=True, bars=False, make_plots=False)["podnet"]
+    resumed = run_experiment(FAST, tmp_path / "cut", resume=True, bars=False)["podnet"]
     assert [t.task for t in resumed.tasks] == list(range(6))
     for a, b in zip(whole.tasks, resumed.tasks):
         assert (a.acc_nme, a.acc_cnn, a.task_acc_cnn, a.losses) == (b.acc_nme, b.acc_cnn, b.task_acc_cnn, b.losses)
-    again = run_experiment(FAST, tmp_path / "again", bars=False, make_plots=False)["podnet"]
+    again = run_experiment(FAST, tmp_path / "again", bars=False)["podnet"]
     assert again.accuracies("nme") == whole.accuracies("nme")                 # same seed, same numbers
 
 
 def test_a_new_seed_gives_other_numbers(tmp_path):
-    a = run_experiment(FAST, tmp_path / "a", bars=False, make_plots=False)["podnet"]
-    b = run_experiment(FAST.replace(seed=7), tmp_path / "b", bars=False, make_plots=False)["podnet"]
+    a = run_experiment(FAST, tmp_path / "a", bars=False)["podnet"]
+    b = run_experiment(FAST.replace(seed=7), tmp_path / "b", bars=False)["podnet"]
     assert a.tasks[-1].losses != b.tasks[-1].losses
 
 
 def test_resume_refuses_corrupted_or_mismatched_checkpoints(tmp_path):
     cfg = FAST.replace(base_classes=8)
-    run_experiment(cfg, tmp_path, bars=False, make_plots=False, stop_after=0)
+    run_experiment(cfg, tmp_path, bars=False, stop_after=0)
     with pytest.raises(CheckpointError, match="another configuration: lambda_c"):
-        run_experiment(cfg.replace(lambda_c=9.0), tmp_path, resume=True, bars=False, make_plots=False)
+        run_experiment(cfg.replace(lambda_c=9.0), tmp_path, resume=True, bars=False)
     (tmp_path / "podnet" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
-        run_experiment(cfg, tmp_path, resume=True, bars=False, make_plots=False)
+        run_experiment(cfg, tmp_path, resume=True, bars=False)
     with pytest.raises(RunDirError, match="--resume"):
-        run_experiment(cfg, tmp_path, bars=False, make_plots=False)
+        run_experiment(cfg, tmp_path, bars=False)
 
 
 def test_non_finite_loss_stops_with_task_epoch_and_term(tmp_path, monkeypatch):
@@ -105,21 +108,21 @@ def test_non_finite_loss_stops_with_task_epoch_and_term(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PODNet, "loss_terms", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"'pod_flat' became nan in task 1, epoch 0"):
-        run_experiment(FAST.replace(base_classes=8), tmp_path, bars=False, make_plots=False)
+        run_experiment(FAST.replace(base_classes=8), tmp_path, bars=False)
     assert load_checkpoint(tmp_path / "podnet" / "checkpoint.pt")["task"] == 0
 
 
 @pytest.mark.parametrize("method", ["finetune", "joint", "icarl", "ucir", "lwf"])
 def test_every_baseline_runs_a_short_scenario(tmp_path, method):
     cfg = FAST.replace(methods=[method], base_classes=8, epochs=2)
-    run = run_experiment(cfg, tmp_path, bars=False, make_plots=False)[method]
+    run = run_experiment(cfg, tmp_path, bars=False)[method]
     assert len(run.tasks) == 3 and all(0.0 <= t.acc_cnn <= 100.0 for t in run.tasks)
     assert run.tasks[0].acc_nme > 40.0                                   # 8 classes: chance is 12.5
 
 
 def test_memory_total_is_really_used(tmp_path):
     cfg = FAST.replace(base_classes=8, memory_per_class=0, memory_total=40, epochs=1)
-    run_experiment(cfg, tmp_path, bars=False, make_plots=False)
+    run_experiment(cfg, tmp_path, bars=False)
     state = load_checkpoint(tmp_path / "podnet" / "checkpoint.pt")["memory"]
     assert state["m"] == 40 // 10
     assert all(len(r) == 40 // 8 for c, r in state["rankings"].items() if int(c) < 8)   # ranked at task 0
@@ -128,7 +131,7 @@ def test_memory_total_is_really_used(tmp_path):
 def test_cifar_shaped_standin_runs_a_tiny_task(tmp_path):
     cfg = get_preset("synthetic-cifar100").replace(device="cpu", dataset_classes=6, base_classes=4, increment=2,
                                                    epochs=1, finetune_epochs=1, memory_per_class=3)
-    run = run_experiment(cfg, tmp_path, bars=False, make_plots=False)["podnet"]
+    run = run_experiment(cfg, tmp_path, bars=False)["podnet"]
     assert [t.n_classes for t in run.tasks] == [4, 6]
 
 
@@ -136,7 +139,7 @@ def test_folder_dataset_runs_a_tiny_task(tmp_path):
     root = write_image_folder(tmp_path / "tree", n_classes=3, train_per_class=6, val_per_class=2, image_size=40)
     cfg = FAST.replace(dataset=f"folder:{root}", backbone="resnet18_small_stem", image_size=16, base_classes=2,
                        increment=1, epochs=1, finetune_epochs=1, memory_per_class=2, num_workers=0)
-    run = run_experiment(cfg, tmp_path / "run", bars=False, make_plots=False)["podnet"]
+    run = run_experiment(cfg, tmp_path / "run", bars=False)["podnet"]
     assert [t.n_classes for t in run.tasks] == [2, 3]
 
 
@@ -213,15 +216,15 @@ def test_two_process_data_parallel_run_on_cpu(tmp_path):
 
 def test_batched_augmentation_trains_as_well_as_the_per_image_path(tmp_path, monkeypatch):
     """The batched data path gives the accuracy of a per-image augmentation loop, within noise."""
-    import podnet_lib.train as train_module
+    import podnet_lib.engine.train as train_module
     from podnet_lib.data import augment_one
 
     def per_image(x, spec, generator):
         return torch.stack([augment_one(img, spec, generator) for img in x])
 
     cfg = FAST.replace(epochs=4)
-    fast = run_experiment(cfg, tmp_path / "batched", bars=False, make_plots=False)["podnet"]
+    fast = run_experiment(cfg, tmp_path / "batched", bars=False)["podnet"]
     monkeypatch.setattr(train_module, "augment", per_image)
-    slow = run_experiment(cfg, tmp_path / "per_image", bars=False, make_plots=False)["podnet"]
+    slow = run_experiment(cfg, tmp_path / "per_image", bars=False)["podnet"]
     for metric in ("nme", "cnn"):
         assert abs(_aia(fast, metric) - _aia(slow, metric)) < 6.0, metric   # measured: 1.3 and 0.8

@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from podnet_lib.classifiers import local_similarity, nca_loss
+from podnet_lib.model.classifiers import local_similarity, nca_loss
 from podnet_lib.data import make_scenario
-from podnet_lib.exercises.classifiers import check_cosine_scores, check_local_similarity, check_nca_loss
-from podnet_lib.exercises.protocol import (
+from podnet_lib.book.exercises.classifiers import check_cosine_scores, check_local_similarity, check_nca_loss
+from podnet_lib.book.exercises.protocol import (
     check_average_incremental_accuracy, check_forgetting, check_task_classes,
 )
-from podnet_lib.metrics import average_incremental_accuracy, forgetting
+from podnet_lib.engine.metrics import average_incremental_accuracy, forgetting
 
 
 def not_implemented(*args):

@@ -11,12 +11,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from podnet_lib.exercises.memory import (  # noqa: E402
+from podnet_lib.book.exercises.memory import (  # noqa: E402
     check_class_means, check_exemplars_per_class, check_herding, check_nme_predict,
 )
-from podnet_lib.inference import class_means, nme_predict  # noqa: E402
-from podnet_lib.memory import exemplars_per_class, herding_selection, random_selection  # noqa: E402
-from podnet_lib.widgets import memory as views  # noqa: E402
+from podnet_lib.engine.inference import class_means, nme_predict  # noqa: E402
+from podnet_lib.engine.memory import exemplars_per_class, herding_selection, random_selection  # noqa: E402
+from podnet_lib.book.widgets import memory as views  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

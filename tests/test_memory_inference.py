@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from podnet_lib.inference import class_means, cnn_predict, nme_predict
-from podnet_lib.memory import ExemplarStore, exemplars_per_class, herding_selection, random_selection
+from podnet_lib.engine.inference import class_means, cnn_predict, nme_predict
+from podnet_lib.engine.memory import ExemplarStore, exemplars_per_class, herding_selection, random_selection
 
 
 def _greedy_by_brute_force(features: torch.Tensor, m: int) -> list[int]:

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from podnet_lib.config import Config
-from podnet_lib.methods import METHODS, TaskInfo, build_method
-from podnet_lib.network import NetOutput, build_network
+from podnet_lib.engine.methods import METHODS, TaskInfo, build_method
+from podnet_lib.model.network import NetOutput, build_network
 
 
 def _output(seed: int, n_classes: int = 6, batch: int = 4) -> NetOutput:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from podnet_lib.metrics import (accuracy_matrix, average_forgetting, average_incremental_accuracy,
+from podnet_lib.engine.metrics import (accuracy_matrix, average_forgetting, average_incremental_accuracy,
                                 forgetting, group_accuracies, summary, summary_table,
                                 top1_accuracy)
-from podnet_lib.results import RunResult, TaskResult
+from podnet_lib.engine.results import RunResult, TaskResult
 
 
 def make_run(method: str = "podnet", nme: bool = True) -> RunResult:

@@ -38,7 +38,7 @@ def test_notebook_is_committed_without_outputs(script: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("script", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_in_fast_mode(script: Path, tmp_path, monkeypatch):
-    from podnet_lib.notebook_client import SteadyNotebookClient
+    from podnet_lib.book.notebook_client import SteadyNotebookClient
 
     monkeypatch.setenv("PODNET_FAST", "1")
     monkeypatch.setenv("PODNET_OUT", str(tmp_path))
@@ -65,7 +65,7 @@ def _fake_channel(empty_polls: int):
 
 
 def test_short_polls_pick_up_a_message_a_long_poll_would_miss():
-    from podnet_lib.notebook_client import short_polls
+    from podnet_lib.book.notebook_client import short_polls
 
     get_msg, asked = _fake_channel(empty_polls=3)
     msg = asyncio.run(short_polls(get_msg, poll=0.01)(timeout=None))

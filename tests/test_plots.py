@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from podnet_lib.plots import (plot_accuracy_curves, plot_accuracy_matrix,  # noqa: E402
+from podnet_lib.report.plots import (plot_accuracy_curves, plot_accuracy_matrix,  # noqa: E402
                               plot_forgetting, save_figure)
-from podnet_lib.results import RunResult, TaskResult  # noqa: E402
+from podnet_lib.engine.results import RunResult, TaskResult  # noqa: E402
 
 
 def make_run(method: str, n_tasks: int, drop: float) -> RunResult:

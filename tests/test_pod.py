@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from podnet_lib.pod import (
+from podnet_lib.model.pod import (
     adaptive_factor, pod_channel, pod_distance, pod_final, pod_flat, pod_gap, pod_height,
     pod_pixel, pod_spatial, pod_width,
 )

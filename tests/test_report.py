@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from podnet_lib.experiment import run_experiment
-from podnet_lib.metrics import summary_table
-from podnet_lib.presets import get_preset
-from podnet_lib.report import MissingRunError, ReportError, main, write_report
-from podnet_lib.results import RunResult
+from podnet_lib.engine.experiment import run_experiment
+from podnet_lib.engine.metrics import summary_table
+from podnet_lib.engine.presets import get_preset
+from podnet_lib.report.compare import MissingRunError, ReportError, main, write_report
+from podnet_lib.engine.results import RunResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

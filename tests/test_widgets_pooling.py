@@ -1,5 +1,5 @@
-"""Chapter 01: the pooling widgets' callbacks (podnet_lib.widgets.pooling) and the exercise checks
-(podnet_lib.exercises.pod)."""
+"""Chapter 01: the pooling widgets' callbacks (podnet_lib.book.widgets.pooling) and the exercise checks
+(podnet_lib.book.exercises.pod)."""
 from __future__ import annotations
 
 import matplotlib
@@ -12,12 +12,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from podnet_lib import pod  # noqa: E402
-from podnet_lib.backbones import build_backbone  # noqa: E402
-from podnet_lib.exercises.pod import (  # noqa: E402
+from podnet_lib.model import pod  # noqa: E402
+from podnet_lib.model.backbones import build_backbone  # noqa: E402
+from podnet_lib.book.exercises.pod import (  # noqa: E402
     check_authors_spatial, check_pod_flat, check_pod_spatial, check_pod_width,
 )
-from podnet_lib.widgets import pooling as W  # noqa: E402
+from podnet_lib.book.widgets import pooling as W  # noqa: E402
 
 
 @pytest.fixture
@@ -184,9 +184,9 @@ def test_summary_figures(maps):
 
 
 def test_paper_table_3b_is_quoted_exactly():
-    assert W.PAPER_TABLE_3B["spatial"] == (61.40, 57.98)
-    assert W.PAPER_TABLE_3B["pixel"] == (49.74, 52.34)
-    assert max(W.PAPER_TABLE_3B, key=lambda k: W.PAPER_TABLE_3B[k][0]) == "spatial"
+    assert TABLE3B["spatial"] == (61.40, 57.98)
+    assert TABLE3B["pixel"] == (49.74, 52.34)
+    assert max(TABLE3B, key=lambda k: TABLE3B[k][0]) == "spatial"
 
 
 # --- exercise checks -----------------------------------------------------------------------------
@@ -255,9 +255,9 @@ def test_checks_never_raise(check, capsys):
 # --- the chapter's teacher: trained once, then loaded --------------------------------------------
 
 def test_trained_backbone_trains_once_then_loads(tmp_path, monkeypatch):
-    from podnet_lib.train import IncrementalLearner
+    from podnet_lib.engine.train import IncrementalLearner
     from podnet_lib.data import load_dataset
-    from podnet_lib.presets import get_preset
+    from podnet_lib.engine.presets import get_preset
 
     cfg = get_preset("digits-fast").replace(methods=["podnet"], base_classes=10, epochs=1, device="cpu")
     net = W.trained_backbone(cfg, tmp_path / "run")

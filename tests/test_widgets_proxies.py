@@ -1,4 +1,4 @@
-"""The views of chapter 02 (podnet_lib.widgets.proxies): numbers first, then that figures build."""
+"""The views of chapter 02 (podnet_lib.book.widgets.proxies): numbers first, then that figures build."""
 from __future__ import annotations
 
 import math
@@ -12,10 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from podnet_lib.classifiers import nca_loss  # noqa: E402
-from podnet_lib.presets import get_preset  # noqa: E402
-from podnet_lib.train import IncrementalLearner  # noqa: E402
-from podnet_lib.widgets import proxies as W  # noqa: E402
+from podnet_lib.model.classifiers import nca_loss  # noqa: E402
+from podnet_lib.engine.presets import get_preset  # noqa: E402
+from podnet_lib.engine.train import IncrementalLearner  # noqa: E402
+from podnet_lib.book.widgets import proxies as W  # noqa: E402
 
 
 def clusters(n_per: int = 30, dim: int = 16, n: int = 3, seed: int = 0) -> torch.Tensor:

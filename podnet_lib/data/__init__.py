@@ -20,6 +20,7 @@ from podnet_lib.data.augment import (
 )
 from podnet_lib.data.datasets import (
     DATASET_FORMS,
+    check_dataset_name,
     ArrayDataset,
     DatasetNameError,
     DatasetNotFoundError,
@@ -35,7 +36,7 @@ from podnet_lib.data.standins import synthetic_splits, write_image_folder
 __all__ = [
     "AUGMENTATIONS", "AugmentError", "AugmentParams", "AugmentSpec", "apply_params", "augment",
     "augment_one", "draw_params", "hflip", "normalize",
-    "DATASET_FORMS", "ArrayDataset", "DatasetNameError", "DatasetNotFoundError", "DatasetSplits",
+    "DATASET_FORMS", "check_dataset_name", "ArrayDataset", "DatasetNameError", "DatasetNotFoundError", "DatasetSplits",
     "FolderDataset", "load_dataset",
     "class_indices", "iterate_batches", "num_batches",
     "CIFAR100_ORDER_1", "ClassOrderError", "class_order",

@@ -17,7 +17,6 @@ into the incremental labels of a class order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from podnet_lib.data.augment import AUGMENTATIONS
+from podnet_lib.config import ConfigError
+from podnet_lib.data.splits import ArrayDataset, DatasetSplits
+from podnet_lib.data.standins import synthetic_splits
 
 STANDIN_SIZES = {"synthetic-cifar100": (20, 5), "synthetic-cifar100-full": (500, 100)}  # train, test a class
 DATASET_FORMS = ("digits", "cifar100", "folder:PATH", *STANDIN_SIZES)
@@ -39,35 +40,15 @@ class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are not on disk; the message says what to fetch and where."""
 
 
-class DatasetNameError(ValueError):
+class DatasetNameError(ConfigError):
     """The dataset name is none of `DATASET_FORMS`."""
 
 
-@dataclass
-class ArrayDataset:
-    """A whole split in memory: `images` uint8 (N, C, H, W), `labels` int64 (N,)."""
-
-    images: Tensor
-    labels: Tensor
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"labels must be int64 (N,) with N={self.images.shape[0]}, got "
-                             f"{self.labels.dtype} {tuple(self.labels.shape)}")
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def to(self, device: torch.device | str) -> ArrayDataset:
-        """The same split with both tensors on `device` (e.g. the whole of CIFAR on the GPU)."""
-        return ArrayDataset(self.images.to(device), self.labels.to(device))
-
-    def with_labels(self, labels: Tensor) -> ArrayDataset:
-        """The same images with new labels (N,), e.g. the positions in a class order."""
-        return ArrayDataset(self.images, labels.to(self.labels.device, torch.int64))
+def check_dataset_name(name: str) -> str:
+    """`name` if it is one of DATASET_FORMS (a `folder:` with a path), else DatasetNameError."""
+    if name in DATASET_FORMS[:2] or name in STANDIN_SIZES or (name.startswith("folder:") and len(name) > 7):
+        return name
+    raise DatasetNameError(f"dataset={name!r} is not valid; allowed values: {', '.join(DATASET_FORMS)}")
 
 
 class FolderDataset(torch.utils.data.Dataset):
@@ -98,26 +79,6 @@ class FolderDataset(torch.utils.data.Dataset):
     def with_labels(self, labels: Tensor) -> FolderDataset:
         """The same files with new labels (N,)."""
         return FolderDataset(self.paths, labels, self.image_size, self.channels)
-
-
-@dataclass
-class DatasetSplits:
-    """A dataset's train and test splits and what the rest of the library needs to know."""
-
-    name: str
-    train: ArrayDataset | FolderDataset
-    test: ArrayDataset | FolderDataset
-    n_classes: int
-    channels: int
-    image_size: int
-    class_names: list[str]
-    augment: str                 # key into augment.AUGMENTATIONS
-
-    def __post_init__(self) -> None:
-        if self.augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {sorted(AUGMENTATIONS)}, got {self.augment!r}")
-        if len(self.class_names) != self.n_classes:
-            raise ValueError(f"{len(self.class_names)} class_names for n_classes={self.n_classes}")
 
 
 def decode_image(path: str, image_size: int, channels: int) -> Tensor:
@@ -287,16 +248,15 @@ def load_dataset(name: str, root: str | Path = "data", download: bool = False, s
     (bilinear) to S x S. n_classes: keep classes 0..n-1 (for folders: the first n sorted
     class names). Missing files raise DatasetNotFoundError with what to do.
     """
+    check_dataset_name(name)
     if name == "digits":
         return keep_first_classes(load_digits_splits(seed, image_size), n_classes)
     if name == "cifar100":
         return keep_first_classes(load_cifar100(Path(root), download, image_size), n_classes)
     if name in STANDIN_SIZES:
-        from podnet_lib.data.standins import synthetic_splits
-
         train, test = STANDIN_SIZES[name]
         splits = synthetic_splits(train_per_class=train, test_per_class=test, image_size=image_size or 32, seed=seed)
         return keep_first_classes(splits, n_classes)
     if name.startswith("folder:") and len(name) > len("folder:"):
         return load_image_folder(Path(name[len("folder:"):]).expanduser(), image_size, n_classes)
-    raise DatasetNameError(f"unknown dataset {name!r}; allowed: {', '.join(DATASET_FORMS)}")
+    raise AssertionError(check_dataset_name(name))    # check_dataset_name raised already

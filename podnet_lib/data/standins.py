@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from podnet_lib.data.datasets import ArrayDataset, DatasetSplits
+from podnet_lib.data.splits import ArrayDataset, DatasetSplits
 
 MAX_SHIFT = 4                 # images are class patterns shifted by up to this many pixels
 NOISE_STD = 0.2               # per-pixel Gaussian noise, on the [0, 1] scale
