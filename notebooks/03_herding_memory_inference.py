@@ -393,4 +393,4 @@ check_exemplars_per_class(my_exemplars_per_class)
 # ```
 # </details>
 #
-# **Next:** chapter 04 runs PODNet and its baselines through the whole protocol.
+# **Next:** chapter 04 writes one task of PODNet by hand; chapter 05 runs PODNet and its baselines through the whole protocol.

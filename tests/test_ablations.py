@@ -70,7 +70,7 @@ def test_table3b_rows_set_the_pooling_and_keep_pod_flat():
 def test_memory_proxies_and_adaptive_variants():
     mem = memory_configs(BASE, (5, 20), ("podnet", "icarl"))
     assert [c.memory_per_class for c in mem.values()] == [5, 20]
-    assert all(c.methods == ["podnet", "icarl"] and c.memory_total == 0 for c in mem.values())
+    assert all(c.methods == ("podnet", "icarl") and c.memory_total == 0 for c in mem.values())
     assert [c.proxies_per_class for c in proxies_configs(BASE, (1, 10)).values()] == [1, 10]
     assert [c.adaptive_factor for c in adaptive_configs(BASE).values()] == [True, False]
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from podnet_lib.model import pod  # noqa: E402
+from podnet_lib.paper import TABLE3B  # noqa: E402
 from podnet_lib.model.backbones import build_backbone  # noqa: E402
 from podnet_lib.book.exercises.pod import (  # noqa: E402
     check_authors_spatial, check_pod_flat, check_pod_spatial, check_pod_width,

@@ -21,7 +21,7 @@ from podnet_lib.engine.metrics import average_incremental_accuracy, forgetting
 TOL = 1e-6
 
 
-# --- chapter 04: scores of a run ---------------------------------------------------------------
+# --- chapter 05: scores of a run ---------------------------------------------------------------
 ACCURACY_CASES: tuple[tuple[float, ...], ...] = (
     (98.0, 90.5, 85.25, 80.0, 77.0, 74.5),
     (61.0,),
@@ -96,7 +96,7 @@ def check_forgetting(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
     return verdict("podnet_lib.engine.metrics.forgetting", passed, len(cases))
 
 
-# --- chapter 05: ablation grid -----------------------------------------------------------------
+# --- chapter 06: ablation grid -----------------------------------------------------------------
 ABLATION_FIELDS = ("classifier", "classification_loss", "lambda_c", "lambda_f")
 
 

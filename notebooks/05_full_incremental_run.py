@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 04 · The full incremental run
+# # 05 · The full incremental run
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/podnet-book/podnet-book/blob/main/notebooks/04_full_incremental_run.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/podnet-book/podnet-book/blob/main/notebooks/05_full_incremental_run.ipynb)
 #
 # **Learning goals**
 #
@@ -46,7 +46,7 @@ else:
     PRESET = "digits-fast" if BOOK.fast else "digits"   # 8x8 digits, 5 base classes + 5 steps of 1
     DOWNLOAD, DEVICE = False, BOOK.device.type
     METHODS = ["podnet", "finetune", "icarl", "ucir", "joint"]
-RUN_DIR = BOOK.out_dir / f"ch04_{PRESET}"   # results, checkpoints; a rerun continues or loads from here
+RUN_DIR = BOOK.out_dir / f"ch05_{PRESET}"   # results, checkpoints; a rerun continues or loads from here
 print(f"fast mode: {BOOK.fast}, preset {PRESET}, methods {METHODS}, device {DEVICE}, run directory {RUN_DIR}")
 
 # %% [markdown]
@@ -99,8 +99,8 @@ print(f"{cfg.dataset}: {cfg.base_classes} base classes + steps of {cfg.increment
 # The same run from a terminal:
 #
 # ```bash
-# python -m podnet_lib run --preset digits-fast --method podnet,finetune,icarl,ucir,joint --out runs/book/ch04_digits-fast
-# python -m podnet_lib run --resume runs/book/ch04_digits-fast         # continue it after an interruption
+# python -m podnet_lib run --preset digits-fast --method podnet,finetune,icarl,ucir,joint --out runs/book/ch05_digits-fast
+# python -m podnet_lib run --resume runs/book/ch05_digits-fast         # continue it after an interruption
 # python -m podnet_lib run --preset cifar100-50steps-nme --download --device cuda   # the paper's protocol
 # ```
 #
@@ -312,4 +312,4 @@ check_forgetting(my_forgetting)
 # ```
 # </details>
 #
-# **Next:** chapter 05 switches PODNet's parts on and off, as the paper's ablations do.
+# **Next:** chapter 06 switches PODNet's parts on and off, as the paper's ablations do.

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 05 · Ablations: which part of PODNet does what?
+# # 06 · Ablations: which part of PODNet does what?
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/podnet-book/podnet-book/blob/main/notebooks/05_ablations.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/podnet-book/podnet-book/blob/main/notebooks/06_ablations.ipynb)
 #
 # **Learning goals**
 #
@@ -39,7 +39,7 @@ FULL_GRID = not BOOK.fast              # every row of every table; fast mode run
 SEEDS = [1] if BOOK.fast else [1, 2, 3]   # each variant is run once per seed (mean ± std reported)
 MEMORY = 5                          # images per old class in our ablation setting (the paper: 20)
 EPOCHS = 6                          # epochs a task (try 30: every variant reaches ~95 %, see below)
-ABLATION_DIR = BOOK.out_dir / "ch05_ablations"   # one folder per distinct run; a rerun only loads them
+ABLATION_DIR = BOOK.out_dir / "ch06_ablations"   # one folder per distinct run; a rerun only loads them
 print(f"fast mode: {BOOK.fast}, full grid: {FULL_GRID}, seeds {SEEDS}, outputs in {ABLATION_DIR}")
 
 # %% [markdown]
@@ -50,7 +50,7 @@ print(f"fast mode: {BOOK.fast}, full grid: {FULL_GRID}, seeds {SEEDS}, outputs i
 # we use the `digits-fast` preset (8x8 digits, 5 base classes + 5 steps of one class, a small
 # ResNet, **6 epochs a task**) with only **5 exemplars per class**, and every run takes seconds.
 #
-# We chose this setting by measuring. With the chapter 04 setting (20 exemplars, 30 epochs) the
+# We chose this setting by measuring. With the chapter 05 setting (20 exemplars, 30 epochs) the
 # variants we tried (no POD, POD-flat, both POD terms) all reached 97-98 %, and with 5 exemplars
 # and 30 epochs 94-96 %: rehearsal alone nearly solves 10 easy classes, and the differences sank
 # into the seed noise. Fewer exemplars and fewer epochs leave room for differences. Two honest
@@ -230,7 +230,7 @@ plt.show()
 # ## Everything in one table, and on disk
 #
 # Every run sits in its own folder under `ABLATION_DIR` (named by a hash of its configuration),
-# with the usual `results.json` / `results.csv`, so any row can be plotted like a chapter 04 run.
+# with the usual `results.json` / `results.csv`, so any row can be plotted like a chapter 05 run.
 # The same variants from a terminal, one run each, e.g. "lsc + flat" of Table 3a:
 #
 # ```bash
@@ -268,7 +268,7 @@ from podnet_lib.report.ablations import run_dir_of
 from podnet_lib.report.compare import write_report
 
 report_page = write_report([run_dir_of(ABLATION_DIR, c.replace(seed=SEEDS[0])) for c in configs_3b.values()],
-                           BOOK.out_dir / "ch05_report", names=list(configs_3b))
+                           BOOK.out_dir / "ch06_report", names=list(configs_3b))
 print(f"report: {report_page}")
 sections = report_page.with_name("report.md").read_text().split("\n## ")
 display(Markdown("### " + sections[1]))                    # the average incremental accuracy table
