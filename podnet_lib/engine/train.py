@@ -14,7 +14,7 @@ import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -34,6 +34,7 @@ from podnet_lib.model.network import NetOutput, Network, build_network
 from podnet_lib.progress import log, progress
 from podnet_lib.engine.results import RunResult, TaskResult
 
+EpochHook = Callable[["IncrementalLearner", TaskInfo, str, int, "dict[str, float]"], None]
 STREAMS = {"init": 0, "train": 1, "finetune": 2, "imprint": 3, "select": 4}
 
 
@@ -88,6 +89,8 @@ class IncrementalLearner:
         self.cfg, self.scenario, self.device, self.dist = cfg, scenario, device, dist
         self.accel = accel or Acceleration.for_device(cfg, device)
         self.log_tasks = log_tasks
+        # called after every epoch of every phase as hook(learner, info, phase name, epoch, mean loss terms)
+        self.epoch_hooks: list[EpochHook] = []
         self.bars = bars and dist.is_main
         self.method: Method = build_method(method, cfg)
         self.out_dir = Path(out_dir)
@@ -234,6 +237,8 @@ class IncrementalLearner:
                 batches += 1
             means = {k: float(v) / max(batches, 1) for k, v in sums.items()}   # one host sync per epoch
             self._check_finite(means, {k: float(v) for k, v in first_bad.items()}, info.task, epoch, phase.name)
+            for hook in self.epoch_hooks:
+                hook(self, info, phase.name, epoch, means)
             if phase.scheduler is not None:
                 phase.scheduler.step()
         return means
