@@ -121,16 +121,16 @@ print("softmax(η * authors) = softmax(2η * that score):",
 #
 # We train PODNet's network on the base task of the digits protocol (5 classes; only the NCA loss
 # acts at task 0) through the library, with $K$ proxies per class and the paper's cosine
-# similarity. `base_network` caches the weights in `BASE_DIR`, so running the cell again loads them.
+# similarity. `base_learner` caches the weights in `BASE_DIR`, so running the cell again loads them.
 
 # %%
 import copy
 
 from podnet_lib.engine.presets import get_preset
-from podnet_lib.book.widgets.proxies import base_network, embed
+from podnet_lib.book.widgets.proxies import base_learner, embed
 
 cfg = get_preset("digits-podnet").replace(epochs=EPOCHS, proxies_per_class=K, lsc_similarity="cosine")
-learner = base_network(cfg, BASE_DIR, BOOK.device)
+learner = base_learner(cfg, BASE_DIR, BOOK.device)
 base_classes = learner.scenario.task_classes(0)
 clf = copy.deepcopy(learner.net.classifier).cpu().eval()     # the LSC, on the CPU for the views
 feats, labels = embed(learner, base_classes)                  # test embeddings h of the base classes

@@ -48,32 +48,24 @@ print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}
 #
 # Rehearsal needs a model whose features we can select from. We run two methods through the
 # chapter's protocol (the `digits` preset: 5 base classes, then 5 steps of one class, 20 exemplars
-# per old class): PODNet, and plain fine-tuning on the new classes plus the memory. Each run is
-# cached under `BOOK.out_dir` (a finished checkpoint is loaded instead of retrained), so rerunning the
-# chapter takes seconds.
+# per old class): PODNet, and plain fine-tuning on the new classes only (it keeps a memory just so
+# that NME can be computed). Each run is cached under `BOOK.out_dir` (a finished checkpoint is loaded
+# instead of retrained), so rerunning the chapter takes seconds.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
 from podnet_lib.data.loading import class_indices
+from podnet_lib.engine.cache import trained_learner
 from podnet_lib.engine.experiment import prepare
 from podnet_lib.engine.presets import get_preset
-from podnet_lib.engine.train import IncrementalLearner
 
 cfg = get_preset(PRESET).replace(device=BOOK.device.type)
 splits, scenario = prepare(cfg)
-
-
-def trained(method: str) -> IncrementalLearner:
-    """Run `method` through every task, or load its finished run from BOOK.out_dir."""
-    learner = IncrementalLearner(cfg, method, splits, scenario, BOOK.out_dir / f"ch03_{PRESET}_{method}",
-                                 BOOK.device, bars=False)
-    learner.run(resume=learner.checkpoint_path.is_file())
-    return learner
-
-
-podnet, finetune = trained("podnet"), trained("finetune")
+last_task = scenario.n_tasks - 1
+podnet, finetune = (trained_learner(cfg, BOOK.out_dir / f"ch03_{PRESET}", upto_task=last_task, method=m)
+                    for m in ("podnet", "finetune"))
 for learner in (podnet, finetune):
     last = learner.result.tasks[-1]
     print(f"{learner.method.name:>8}: after the last task, {last.n_classes} classes, "
@@ -96,12 +88,10 @@ for learner in (podnet, finetune):
 # `podnet_lib.engine.memory.herding_selection` returns the ranking; `random_selection` is the baseline.
 
 # %%
-from podnet_lib.engine.inference import extract
 from podnet_lib.engine.memory import herding_selection, random_selection
 
-net, spec = podnet.net, podnet.spec
 idx = class_indices(podnet.train_set.labels, [CLASS]).cpu()
-feats, _, _ = extract(net, podnet.train_set, idx, spec, BOOK.device)
+feats = podnet.features("train", [CLASS])[0]                             # (N, D) embeddings of the class
 images = podnet.train_set.images[idx.to(podnet.train_set.images.device)].cpu()   # (N, 1, 8, 8) uint8
 ranking = herding_selection(feats, 10)
 print(f"class {CLASS}: {len(idx)} training images, embeddings of size {feats.shape[1]}")
@@ -133,8 +123,7 @@ import numpy as np
 
 per_class = []
 for c in range(splits.n_classes):
-    c_idx = class_indices(podnet.train_set.labels, [c]).cpu()
-    per_class.append(selection_gaps(extract(net, podnet.train_set, c_idx, spec, BOOK.device)[0], M_MAX, N_DRAWS, seed=c))
+    per_class.append(selection_gaps(podnet.features("train", [c])[0], M_MAX, N_DRAWS, seed=c))
 mean_gaps = {k: np.mean([g[k] for g in per_class], axis=0) for k in per_class[0]}
 plot_selection_gaps(mean_gaps, m_mark=20, title="Mean over the 10 classes")
 plt.show()
@@ -167,7 +156,7 @@ class_feats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 def show_herding(klass: int, m: int) -> None:
     if klass not in class_feats:
         c_idx = class_indices(podnet.train_set.labels, [klass]).cpu()
-        class_feats[klass] = (extract(net, podnet.train_set, c_idx, spec, BOOK.device)[0],
+        class_feats[klass] = (podnet.features("train", [klass])[0],
                               podnet.train_set.images[c_idx.to(podnet.train_set.images.device)].cpu())
     f, im = class_feats[klass]
     fig = herding_view(f, im, m, m_max=M_MAX, n_draws=N_DRAWS)
@@ -209,9 +198,8 @@ from podnet_lib.engine.metrics import top1_accuracy
 n_classes = splits.n_classes
 preds: dict[str, dict[str, torch.Tensor]] = {}
 for learner in (podnet, finetune):
-    test_idx = class_indices(learner.test_set.labels, list(range(n_classes))).cpu()
-    test_feats, test_scores, test_labels = extract(learner.net, learner.test_set, test_idx, learner.spec, BOOK.device)
-    ex_feats, _, ex_labels = extract(learner.net, learner.train_set, learner.store.all_indices(), learner.spec, BOOK.device)
+    test_feats, test_scores, test_labels = learner.features("test", range(n_classes))
+    ex_feats, _, ex_labels = learner.features("memory")
     means = class_means(ex_feats, ex_labels, n_classes)                    # (10, D), unit norm
     preds[learner.method.name] = {"NME": nme_predict(test_feats, means).cpu(),
                                   "CNN": cnn_predict(test_scores[:, :n_classes]).cpu()}
@@ -220,6 +208,7 @@ for learner in (podnet, finetune):
           f"(run recorded {last.acc_nme:.2f}), CNN {top1_accuracy(preds[learner.method.name]['CNN'], test_labels.cpu()):.2f} % "
           f"(run recorded {last.acc_cnn:.2f})")
 test_labels = test_labels.cpu()
+test_idx = class_indices(finetune.test_set.labels, list(range(n_classes))).cpu()
 test_images = finetune.test_set.images[test_idx.to(finetune.test_set.images.device)].cpu()
 
 # %% [markdown]

@@ -17,7 +17,7 @@ from podnet_lib.data.augment import (
     augment_one,
     draw_params,
     hflip,
-    normalize,
+    normalise,
 )
 from podnet_lib.data.datasets import (
     DATASET_FORMS,
@@ -260,7 +260,7 @@ def test_flip_is_exact():
 
 def test_normalize_and_brightness_of_constant_images():
     spec = AUGMENTATIONS["cifar"]
-    out = normalize(torch.full((2, 3, 4, 4), 128, dtype=torch.uint8), spec)
+    out = normalise(torch.full((2, 3, 4, 4), 128, dtype=torch.uint8), spec)
     for c in range(3):
         assert torch.allclose(out[:, c], torch.tensor((128 / 255 - spec.mean[c]) / spec.std[c]))
     one = AugmentSpec(0, False, 0.5, (0.5,), (0.25,))
@@ -273,7 +273,7 @@ def test_normalize_and_brightness_of_constant_images():
 
 def test_channel_mismatch_is_a_clear_error():
     with pytest.raises(AugmentError, match="channels"):
-        normalize(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), AUGMENTATIONS["cifar"])
+        normalise(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), AUGMENTATIONS["cifar"])
     with pytest.raises(AugmentError, match="channels"):
         augment(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), AUGMENTATIONS["digits"],
                 torch.Generator().manual_seed(0))

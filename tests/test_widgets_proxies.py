@@ -99,9 +99,9 @@ def test_figures_build():
         plt.close(fig)
 
 
-def test_base_network_is_cached(tmp_path, monkeypatch):
+def test_base_learner_is_cached(tmp_path, monkeypatch):
     cfg = get_preset("digits-podnet").replace(epochs=1, proxies_per_class=2, lsc_similarity="cosine")
-    first = W.base_network(cfg, tmp_path)
+    first = W.base_learner(cfg, tmp_path)
     assert len(list(tmp_path.glob("podnet-*/checkpoint.pt"))) == 1
     assert first.net.classifier.proxies.shape == (5 * 2, first.net.backbone.out_dim)
 
@@ -109,11 +109,11 @@ def test_base_network_is_cached(tmp_path, monkeypatch):
         raise AssertionError("the cached network should have been loaded")
 
     monkeypatch.setattr(IncrementalLearner, "run_task", no_training)
-    second = W.base_network(cfg, tmp_path)
+    second = W.base_learner(cfg, tmp_path)
     for (name, a), (_, b) in zip(first.net.state_dict().items(), second.net.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
     feats, labels = W.embed(second, [0, 1])
     assert feats.shape[0] == labels.shape[0] > 0 and set(labels.tolist()) == {0, 1}
     # another configuration is not served from the cache
     with pytest.raises(AssertionError, match="cached network"):
-        W.base_network(cfg.replace(epochs=2), tmp_path)
+        W.base_learner(cfg.replace(epochs=2), tmp_path)

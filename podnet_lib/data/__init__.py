@@ -1,7 +1,7 @@
 """Data: datasets, class orders, the class-incremental scenario, augmentation, batching.
 
 `load_dataset` gives uint8 splits; `class_order` + `make_scenario` + `remap` set up the
-protocol of the paper's Sec. 4; `augment` / `normalize` turn uint8 batches into network
+protocol of the paper's Sec. 4; `augment` / `normalise` turn uint8 batches into network
 inputs; `iterate_batches` walks a task's samples. `standins` generates offline stand-ins.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from podnet_lib.data.augment import (
     augment_one,
     draw_params,
     hflip,
-    normalize,
+    normalise,
 )
 from podnet_lib.data.datasets import (
     DATASET_FORMS,
@@ -35,7 +35,7 @@ from podnet_lib.data.standins import synthetic_splits, write_image_folder
 
 __all__ = [
     "AUGMENTATIONS", "AugmentError", "AugmentParams", "AugmentSpec", "apply_params", "augment",
-    "augment_one", "draw_params", "hflip", "normalize",
+    "augment_one", "draw_params", "hflip", "normalise",
     "DATASET_FORMS", "check_dataset_name", "ArrayDataset", "DatasetNameError", "DatasetNotFoundError", "DatasetSplits",
     "FolderDataset", "load_dataset",
     "class_indices", "iterate_batches", "num_batches",

@@ -75,7 +75,7 @@ def _check_channels(x: Tensor, spec: AugmentSpec) -> None:
                            f"{len(spec.mean)}; pick the augmentation that matches the dataset")
 
 
-def _to_unit_then_normalize(x: Tensor, spec: AugmentSpec, factors: Tensor | None = None) -> Tensor:
+def _to_unit_then_normalise(x: Tensor, spec: AugmentSpec, factors: Tensor | None = None) -> Tensor:
     """uint8 (..., C, H, W) -> float32 (x/255 [* factor, clamped] - mean) / std."""
     unit = x.float() / 255.0
     if factors is not None:
@@ -85,10 +85,10 @@ def _to_unit_then_normalize(x: Tensor, spec: AugmentSpec, factors: Tensor | None
     return (unit - mean) / std
 
 
-def normalize(x: Tensor, spec: AugmentSpec) -> Tensor:
+def normalise(x: Tensor, spec: AugmentSpec) -> Tensor:
     """Test-time path: uint8 (B, C, H, W) -> float32 (B, C, H, W), (x/255 - mean) / std."""
     _check_channels(x, spec)
-    return _to_unit_then_normalize(x, spec)
+    return _to_unit_then_normalise(x, spec)
 
 
 def hflip(x: Tensor) -> Tensor:
@@ -123,7 +123,7 @@ def apply_params(x: Tensor, spec: AugmentSpec, params: AugmentParams) -> Tensor:
     batch_idx = torch.arange(b, device=x.device)[:, None, None]
     crops = padded.permute(0, 2, 3, 1)[batch_idx, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     crops = crops.permute(0, 3, 1, 2)
-    return _to_unit_then_normalize(crops, spec, params.factors.to(x.device))
+    return _to_unit_then_normalise(crops, spec, params.factors.to(x.device))
 
 
 def augment(x: Tensor, spec: AugmentSpec, generator: torch.Generator) -> Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from podnet_lib.data.augment import AugmentSpec, hflip, normalize
+from podnet_lib.data.augment import AugmentSpec, hflip, normalise
 from podnet_lib.data.loading import iterate_batches
 
 
@@ -35,7 +35,7 @@ def extract(
     net.eval()
     feats, scores, labels = [], [], []
     for x, y in iterate_batches(dataset, indices, batch_size, shuffle=False, device=device, num_workers=num_workers):
-        x = normalize(x, spec)
+        x = normalise(x, spec)
         out = net(hflip(x) if flip else x)
         feats.append(out.features.float())
         scores.append(out.scores.float())

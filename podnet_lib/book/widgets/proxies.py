@@ -2,7 +2,7 @@
 
 Every function returns numbers or a matplotlib Figure; the chapter wires them to sliders.
 
-- `base_network`: a PODNet model trained on the base task of digits (cached on disk);
+- `base_learner`: a PODNet model trained on the base task of digits (cached on disk);
 - `embed`: embeddings h (and their labels) of some classes;
 - `fit_pca` / `project`: a 2-D view of L2-normalised vectors;
 - `plot_proxies`: features and trained proxies of a few classes in that 2-D view;
@@ -25,16 +25,14 @@ from torch import Tensor
 
 from podnet_lib.model.classifiers import LocalSimilarityClassifier, local_similarity, nca_loss
 from podnet_lib.config import Config
-from podnet_lib.data.loading import class_indices
 from podnet_lib.engine.cache import trained_learner
-from podnet_lib.engine.inference import extract
 from podnet_lib.engine.train import IncrementalLearner
 
-COLORS = plt.get_cmap("tab10").colors
+COLOURS = plt.get_cmap("tab10").colors
 
 
 # --- a trained model -----------------------------------------------------------------------------
-def base_network(cfg: Config, out_dir: Path, device: torch.device | str = "cpu",
+def base_learner(cfg: Config, out_dir: Path, device: torch.device | str = "cpu",
                  bars: bool = False) -> IncrementalLearner:
     """A learner whose network is trained on task 0 (the base classes) with PODNet's classifier.
 
@@ -47,9 +45,7 @@ def base_network(cfg: Config, out_dir: Path, device: torch.device | str = "cpu",
 
 def embed(learner: IncrementalLearner, classes: Sequence[int], split: str = "test") -> tuple[Tensor, Tensor]:
     """Embeddings h of the un-augmented images of `classes`: features (N, D) and labels (N,), on CPU."""
-    dataset = learner.test_set if split == "test" else learner.train_set
-    idx = class_indices(dataset.labels, list(classes)).cpu()
-    feats, _, labels = extract(learner.net, dataset, idx, learner.spec, learner.device)
+    feats, _, labels = learner.features(split, classes)
     return feats.cpu(), labels.cpu()
 
 
@@ -78,7 +74,7 @@ def plot_proxies(features: Tensor, labels: Tensor, proxies: Tensor, proxies_per_
     fig, ax = plt.subplots(figsize=(6.8, 5.4), layout="constrained")
     k = proxies_per_class
     for i, c in enumerate(classes):
-        color = COLORS[i % len(COLORS)]
+        color = COLOURS[i % len(COLOURS)]
         mask = (labels == c).numpy()
         ax.scatter(xy[mask, 0], xy[mask, 1], s=12, alpha=0.45, color=color, label=f"class {c}: images")
         p = project(proxies[c * k:(c + 1) * k], mean, comps).numpy()
@@ -213,7 +209,7 @@ def plot_imprinting(class_features: Tensor, k: int, seed: int = 0, max_k: int = 
     p = project(proxies, mean, comps).numpy()
     fig, axes = plt.subplots(1, 2, figsize=(12.0, 4.6), layout="constrained")
     for j in range(k):
-        color = COLORS[j % len(COLORS)]
+        color = COLOURS[j % len(COLOURS)]
         mask = nearest == j
         axes[0].scatter(xy[mask, 0], xy[mask, 1], s=14, alpha=0.6, color=color)
         axes[0].scatter(p[j, 0], p[j, 1], s=300, marker="*", color=color, edgecolor="black", linewidth=1.0)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from podnet_lib.model.backbones import BackboneOutput
 from podnet_lib.config import Config
-from podnet_lib.data import AUGMENTATIONS, DatasetSplits, normalize
+from podnet_lib.data import AUGMENTATIONS, DatasetSplits, normalise
 from podnet_lib.model.pod import POOLINGS, pod_distance, pooled_statistics
 
 AXES: tuple[str, ...] = tuple(POOLINGS)          # pixel, channel, gap, width, height, spatial
@@ -53,7 +53,7 @@ def stage_outputs(backbone: nn.Module, images: Tensor, augment: str = "digits") 
     """The backbone's output for uint8 images (B, C, S, S), on the CPU in float32:
     maps h_1..h_L, each (B, C_l, H_l, W_l), and the embedding h, (B, D)."""
     device = next(backbone.parameters()).device
-    out = backbone(normalize(images.to(device), AUGMENTATIONS[augment]))
+    out = backbone(normalise(images.to(device), AUGMENTATIONS[augment]))
     return BackboneOutput([m.float().cpu() for m in out.maps], out.features.float().cpu())
 
 
