@@ -29,9 +29,11 @@
 #   while joint training on all the data (the upper bound) keeps them.
 
 # %%
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/podnet-book/podnet-book"], check=True)
+import importlib, importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:   # on Colab: install the library
+    source = os.environ.get("PODNET_SOURCE", "git+https://github.com/podnet-book/podnet-book")  # a fork, a local copy
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)   # keeps Colab's torch, ipywidgets
+    importlib.invalidate_caches()
 # %matplotlib inline
 
 # %% tags=["parameters"]

@@ -28,39 +28,53 @@
 #   each POD variant keeps: pixel, channel, gap, width, height, spatial.
 # - Predict which changes of the student each variant cannot see (its invariances), and check
 #   it with perturbations: noise, shifts, channel permutations.
+# - Watch POD at work: one teacher, two students that learned a new class, one with POD and one
+#   without, compared stage by stage and epoch by epoch.
 # - Relate the rigid-vs-permissive ordering to the paper's Table 3b.
 # - Tell the paper's form of POD-spatial / POD-flat from the authors' normalised form, and
 #   explain the $\sqrt{N/T}$ factor of eq. (7) as the authors apply it.
 
 # %%
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/podnet-book/podnet-book"], check=True)
+import importlib, importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:   # on Colab: install the library
+    source = os.environ.get("PODNET_SOURCE", "git+https://github.com/podnet-book/podnet-book")  # a fork, a local copy
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)   # keeps Colab's torch, ipywidgets
+    importlib.invalidate_caches()
 # %matplotlib inline
 
 # %% tags=["parameters"]
 from podnet_lib.book.settings import settings
 
 BOOK = settings()
-EPOCHS = 4 if BOOK.fast else 12   # training epochs of the digits backbone (cached under BOOK.out_dir)
-BATCH_SIZE = 16                # small batches: enough SGD steps on 1347 images in few epochs
+EPOCHS = 4 if BOOK.fast else 12   # training epochs of each task (cached under BOOK.out_dir)
+BATCH_SIZE = 16                # small batches: enough SGD steps on a few hundred images in few epochs
 IMAGE_SIZE = 32                # digits upsampled to 32x32, so the stage maps are 32, 16, 8, 8 pixels wide
 SAMPLE = 3                     # which test image (one per digit, 0..9) the pictures use
-DRIFT = 0.1                    # the student: teacher weights + noise of DRIFT x their std
+PROBE_PER_CLASS = 10           # test images per old digit on which the students' drift is measured
 SEED = 0
 
 # %% [markdown]
-# ## A teacher with real feature maps
+# ## One teacher, two students
 #
-# We train the small digits ResNet (`resnet_digits`: a stem, then stages of 16, 32, 64 and 64
-# channels) on all ten digits, upsampled to 32x32, through the library's usual path
-# (`run_experiment` with one task). The checkpoint is cached: a second run of the chapter loads it.
-# As in the paper (Sec. 4), stage outputs are taken *before* any ReLU, so they are signed.
+# The small digits ResNet (`resnet_digits`: a stem, then stages of 16, 32, 64 and 64 channels)
+# learns the digits incrementally, as in the library's `digits` preset: a base task of the five
+# digits 0-4, then one new digit per task. Images are upsampled to 32x32 so that the maps are
+# big enough to look at. As in the paper (Sec. 4), stage outputs are taken *before* the ReLU that
+# would end each stage, so they are signed.
 #
-# A *student* is needed to compare against. For the equations we use a stand-in that has
-# drifted a little: a copy of the teacher whose convolution weights got Gaussian noise
-# (`drifted_copy`, strength `DRIFT`). Later in the chapter we perturb the maps themselves, in
-# controlled ways, to see which changes each loss can see.
+# - The **teacher** $f^{t-1}$ is the model after the base task, trained with PODNet's classifier
+#   (an LSC with NCA, Sec. 3.2).
+# - Both **students** $f^t$ start from that same checkpoint and learn task 1, the digit 5:
+#   - the **PODNet student** follows the full PODNet recipe: NCA on the new digit's images and
+#     the memory (20 images per old digit), plus POD-final, eq. (7), against the teacher, then
+#     the classifier's finetuning on the class-balanced memory;
+#   - the **finetune student** follows the library's `finetune` recipe: cross-entropy on the new
+#     digit's images only, no distillation. The `finetune` baseline of the other chapters has a
+#     linear classifier of its own; here it keeps the teacher's LSC, so that the two students
+#     differ only by how they learn task 1, not by where they start.
+#
+# `real_students` trains the three models once and caches them (and the students' drift curves,
+# used later) under `BOOK.out_dir`: a second run of the chapter loads them.
 
 # %%
 import time
@@ -71,36 +85,62 @@ import torch
 
 from podnet_lib.data import load_dataset
 from podnet_lib.engine.presets import get_preset
-from podnet_lib.book.widgets.pooling import drifted_copy, one_image_per_class, stage_outputs, trained_backbone
+from podnet_lib.book.widgets.drift import real_students
+from podnet_lib.book.widgets.pooling import one_image_per_class, stage_outputs
 
 cfg = get_preset("digits-fast").replace(
-    methods=["podnet"], image_size=IMAGE_SIZE, base_classes=10, epochs=EPOCHS, batch_size=BATCH_SIZE,
-    device=str(BOOK.device), seed=SEED)
+    methods=["podnet"], image_size=IMAGE_SIZE, epochs=EPOCHS, batch_size=BATCH_SIZE, device=str(BOOK.device),
+    seed=SEED)
 began = time.perf_counter()
-teacher_net = trained_backbone(cfg, BOOK.out_dir / f"ch01_digits{IMAGE_SIZE}_e{EPOCHS}")
-print(f"backbone ready in {time.perf_counter() - began:.1f} s")
+models = real_students(cfg, BOOK.out_dir / f"ch01_digits{IMAGE_SIZE}_e{EPOCHS}", per_class=PROBE_PER_CLASS)
+print(f"teacher and students ready in {time.perf_counter() - began:.1f} s")
+print(f"teacher after the base task (digits 0-4): accuracy CNN {models.base.acc_cnn:.1f} %")
+for recipe, r in models.results.items():
+    print(f"{recipe:>8} student after task 1: old digits 0-4 CNN {r.old_acc_cnn:5.1f} % NME {r.old_acc_nme:5.1f} %"
+          f" | new digit 5 CNN {r.new_acc_cnn:5.1f} %")
 
 splits = load_dataset("digits", image_size=IMAGE_SIZE)
-images, labels = one_image_per_class(splits)           # uint8 (10, 1, 32, 32), digits 0..9
-teacher = stage_outputs(teacher_net, images)            # .maps: 4 x (10, C, H, W); .features: (10, 64)
+images, labels = one_image_per_class(splits)                 # uint8 (10, 1, 32, 32), digits 0..9
+teacher = stage_outputs(models.teacher.backbone, images)      # .maps: 4 x (10, C, H, W); .features: (10, 64)
+students = {recipe: stage_outputs(net.backbone, images) for recipe, net in models.nets.items()}
 for l, m in enumerate(teacher.maps, start=1):
     print(f"stage {l}: h_{l} has shape (B, C, H, W) = {tuple(m.shape)}")
 print("embedding h:", tuple(teacher.features.shape))
 
-student = stage_outputs(drifted_copy(teacher_net, DRIFT, seed=SEED), images)
-old, new = teacher.maps[0], student.maps[0]              # stage 1: (10, 16, 32, 32)
+old = teacher.maps[0]                                         # stage 1 of the teacher: (10, 16, 32, 32)
+new = {recipe: s.maps[0] for recipe, s in students.items()}   # stage 1 of each student
+
+
+def per_student(loss) -> str:
+    """One POD loss of stage 1 between the teacher and each student, as text."""
+    return "   ".join(f"{recipe} student {float(loss(old, m)):.2f}" for recipe, m in new.items())
+
 
 # %% [markdown]
+# The CNN accuracies above are the classifier's: the finetune student learned the new digit and
+# lost the old ones, the PODNet student learned it and kept them. NME classifies by the
+# nearest class mean of the memory's embeddings, so it depends on the backbone alone: how much of
+# the old digits survives in the finetune student's features. The rest of the chapter looks
+# inside the backbone, at what POD compares.
+#
 # Notation (the paper's): $\mathbf{h}_{\ell,c,w,h}^{t}$ is channel $c$, column $w$, row $h$ of
 # the output of stage $\ell$ of the model of task $t$. In PyTorch the layout is
-# `(B, C, H, W)`: **width is the last axis (dim 3), height the one before (dim 2)**.
+# `(B, C, H, W)`: **width is the last axis (dim 3), height the one before (dim 2)**. The
+# poolings are named here as in the paper: POD-width sums over the width. Readers comparing
+# with the authors' code, beware: a comment there reads the maps as `(b, n, w, h)`, so the sum
+# over dim 2 is called "width" in that code, while in PyTorch's layout dim 2 is the height.
+# Their "width" pooling is our POD-height and their "height" our POD-width. POD-spatial uses both
+# and is the same either way.
 #
 # ## Eq. (1): POD-pixel, nothing pooled
 #
 # $$\mathcal{L}_{\text{POD-pixel}}(\mathbf{h}_{\ell}^{t-1}, \mathbf{h}_{\ell}^t) = \sum_{c=1}^C \sum_{w=1}^W \sum_{h=1}^H \left\| \mathbf{h}_{\ell,c,w,h}^{t-1} - \mathbf{h}_{\ell,c,w,h}^t \right\|^2 \qquad (1)$$
 #
-# Every activation must stay where it was: the most rigid constraint. Below, the input digit and
-# three of the 16 channels of stage 1 (red positive, blue negative): POD-pixel keeps all
+# Every activation must stay where it was: the most rigid constraint, in the sense that no change
+# of the map escapes it (every other variant compares sums of these values, so when POD-pixel is
+# zero, all of them are). How *large* it is next to the others is another matter, which depends on
+# how each loss is scaled: we come back to it. Below, the input digit and three of the 16
+# channels of the teacher's stage 1 (red positive, blue negative): POD-pixel keeps all
 # $C \times H \times W$ values.
 
 # %%
@@ -110,7 +150,7 @@ from podnet_lib.book.widgets.pooling import show_pooling
 
 show_pooling(old[SAMPLE], "pixel", images[SAMPLE])
 plt.show()
-print(f"POD-pixel(teacher, student), stage 1, batch mean: {pod_pixel(old, new):.2f}")
+print("POD-pixel(teacher, student), stage 1, batch mean:", per_student(pod_pixel))
 
 # %% [markdown]
 # ## Eq. (2): POD-channel, channels pooled
@@ -132,7 +172,8 @@ print(f"POD-pixel(teacher, student), stage 1, batch mean: {pod_pixel(old, new):.
 show_pooling(old[SAMPLE], "channel", images[SAMPLE])
 show_pooling(old[SAMPLE], "gap", images[SAMPLE])
 plt.show()
-print(f"POD-channel: {pod_channel(old, new):.2f}   POD-gap: {pod_gap(old, new):.2f}")
+print("POD-channel:", per_student(pod_channel))
+print("POD-gap:    ", per_student(pod_gap))
 
 # %% [markdown]
 # ## Eq. (4): POD-width, and its twin POD-height
@@ -148,7 +189,8 @@ print(f"POD-channel: {pod_channel(old, new):.2f}   POD-gap: {pod_gap(old, new):.
 show_pooling(old[SAMPLE], "width", images[SAMPLE])
 show_pooling(old[SAMPLE], "height", images[SAMPLE])
 plt.show()
-print(f"POD-width: {pod_width(old, new):.2f}   POD-height: {pod_height(old, new):.2f}")
+print("POD-width: ", per_student(pod_width))
+print("POD-height:", per_student(pod_height))
 
 # %% [markdown]
 # ## Eq. (5): POD-spatial, both profiles
@@ -164,40 +206,46 @@ print(f"POD-width: {pod_width(old, new):.2f}   POD-height: {pod_height(old, new)
 # (64 channels, 8x8) as few as POD-gap.
 
 # %%
-from podnet_lib.book.widgets.pooling import AXES, LABELS, kept_values
+from podnet_lib.book.widgets.pooling import LABELS, kept_values
 
 show_pooling(old[SAMPLE], "spatial", images[SAMPLE])
 plt.show()
-print(f"POD-spatial: {pod_spatial(old, new):.2f} = POD-width + POD-height = "
-      f"{pod_width(old, new) + pod_height(old, new):.2f}")
+print("POD-spatial:", per_student(pod_spatial))
+print("  = POD-width + POD-height:", per_student(lambda a, b: pod_width(a, b) + pod_height(a, b)))
 print("pooled statistics of POD-spatial:", [tuple(p.shape) for p in pooled_statistics(old, "spatial")])
 print()
 print("values kept per image   " + "".join(f"{'stage ' + str(l):>10}" for l in range(1, len(teacher.maps) + 1)))
 print("(C, H, W) of the stage   " + "".join(f"{'x'.join(map(str, m.shape[1:])):>10}" for m in teacher.maps))
-for axis, counts in kept_values(teacher.maps).items():
-    print(f"{LABELS[axis]:<24}" + "".join(f"{n:>10d}" for n in counts))
+for pooling, counts in kept_values(teacher.maps).items():
+    print(f"{LABELS[pooling]:<24}" + "".join(f"{n:>10d}" for n in counts))
 
 # %% [markdown]
-# ### Explore: what each pooling keeps
+# ### Explore: the six poolings side by side
 #
-# Pick the stage (1: 32x32, 2: 16x16, 3 and 4: 8x8), the image and the pooling axis.
+# One stage output of the teacher and all six statistics at once. Pick the stage (1: 32x32,
+# 2: 16x16, 3 and 4: 8x8) and the digit. Each panel has its own colour scale, since the sums run
+# over different numbers of values; the POD-spatial panel puts each channel's width profile
+# (one value per row) and height profile (one value per column) side by side, as the authors'
+# code concatenates them.
 
 # %%
-def explore_pooling(stage: int, sample: int, axis: str) -> None:
-    show_pooling(teacher.maps[stage - 1][sample], axis, images[sample])
+from podnet_lib.book.widgets.pooling import all_poolings
+
+
+def explore_poolings(stage: int, sample: int) -> None:
+    all_poolings(teacher.maps[stage - 1][sample], images[sample])
     plt.show()
 
 
-widgets.interact(explore_pooling,
+widgets.interact(explore_poolings,
                  stage=widgets.IntSlider(value=1, min=1, max=len(teacher.maps), description="stage"),
-                 sample=widgets.IntSlider(value=SAMPLE, min=0, max=len(images) - 1, description="digit"),
-                 axis=widgets.Dropdown(options=AXES, value="width", description="pooling"));
+                 sample=widgets.IntSlider(value=SAMPLE, min=0, max=len(images) - 1, description="digit"));
 
 # %% [markdown]
-# ## Perturb the student, watch each loss react
+# ## A first step: perturb the maps, watch each loss react
 #
-# To see what each variant is blind to, we build the student's maps from the teacher's with
-# one controlled change (`perturb`):
+# Before the real students, simpler ones whose change we control. To see what each variant is
+# blind to, we build a student's maps from the teacher's with one change (`perturb`):
 #
 # | perturbation | what it does | invisible to |
 # | --- | --- | --- |
@@ -214,20 +262,21 @@ widgets.interact(explore_pooling,
 # chosen pooling and their difference.
 
 # %%
-from podnet_lib.book.widgets.pooling import NORMALISATIONS, PERTURBATIONS, student_view
+from podnet_lib.book.widgets.pooling import NORMALISATIONS, PERTURBATIONS, POOLINGS, student_view
 
 
-def explore_student(stage: int, kind: str, level: float, axis: str, sample: int, normalise: str) -> None:
-    student_view(teacher.maps[stage - 1], kind, level, axis, sample, normalise, seed=SEED)
+def explore_perturbation(stage: int, kind: str, level: float, pooling: str, sample: int, normalise: str) -> None:
+    student_view(teacher.maps[stage - 1], kind, level, pooling, sample, normalise, seed=SEED)
     plt.show()
 
 
-widgets.interact(explore_student,
+widgets.interact(explore_perturbation,
                  stage=widgets.IntSlider(value=2, min=1, max=len(teacher.maps), description="stage"),
-                 kind=widgets.Dropdown(options=PERTURBATIONS, value="shift_width", description="student"),
+                 kind=widgets.Dropdown(options=PERTURBATIONS, value="shift_width", description="perturbation",
+                                       style={"description_width": "initial"}),
                  level=widgets.FloatSlider(value=0.25, min=0.0, max=1.0, step=0.05, continuous_update=False,
                                            description="strength"),
-                 axis=widgets.Dropdown(options=AXES, value="width", description="pooling"),
+                 pooling=widgets.Dropdown(options=list(POOLINGS), value="width", description="pooling"),
                  sample=widgets.IntSlider(value=SAMPLE, min=0, max=len(images) - 1, description="digit"),
                  normalise=widgets.Dropdown(options=NORMALISATIONS, value="teacher", description="normalise"));
 
@@ -242,25 +291,36 @@ widgets.interact(explore_student,
 # is a change that variant cannot see.
 
 # %%
-from podnet_lib.book.widgets.pooling import invariance_matrix, permissiveness_panels
+from podnet_lib.book.widgets.pooling import invariance_matrix, most_reactive, permissiveness_panels
 
 permissiveness_panels(teacher.maps[0], "Stage 1 (16 x 32 x 32): loss / teacher's energy", seed=SEED)
 permissiveness_panels(teacher.maps[2], "Stage 3 (64 x 8 x 8): loss / teacher's energy", seed=SEED)
 invariance_matrix(teacher.maps[0], seed=SEED)
 plt.show()
+print("The variant that reacts the most to each perturbation (at the strongest one of the curves):")
+for l in (1, 3):
+    for normalise in NORMALISATIONS:
+        loudest = most_reactive(teacher.maps[l - 1], normalise, seed=SEED)
+        print(f"  stage {l}, normalise={normalise!r:10} " + "  ".join(f"{k}: {LABELS[p]}" for k, p in loudest.items()))
 
 # %% [markdown]
 # What the curves say:
 #
-# - **POD-pixel is the most rigid**: it reacts to every change, and the most to each.
+# - **POD-pixel sees every change**: it is the only variant that no perturbation leaves at 0.
+#   Which variant reacts the *most*, though, is not a property of the pooling alone: the lines
+#   printed above change with the stage and with the normalisation. Divided by the teacher's
+#   energy, POD-pixel is on top of the stage-1 panels; divided by the number of pooled values, it
+#   is never on top (each of its values is one activation, each value of the others a sum of
+#   many); as printed in the paper ("none"), it is never on top either. "Rigid" in the paper's
+#   sense is about what a variant lets through (its invariances), not about the size of its loss.
 # - **Invariances differ.** A channel permutation is invisible to POD-channel (the sum over
 #   channels does not care about their order); a shift (in fact any reshuffle of the columns) along
 #   the width is invisible to POD-width, and along the height to POD-height; POD-gap sees neither
-#   shift. POD-spatial sees both shifts, but each through one half of its loss only, so it reacts
-#   less than POD-pixel.
+#   shift. POD-spatial sees both shifts, each through one half of its loss only (a shift along the
+#   width leaves POD-width at 0 and moves POD-height).
 # - **Against noise, pooling averages.** A sum of $n$ activations grows like $n$ when they agree
 #   (the signal) and like $\sqrt{n}$ when they do not (the noise), so the *relative* change of a
-#   pooled statistic shrinks as more is pooled. In absolute terms, i.i.d. noise of variance
+#   pooled statistic tends to shrink as more is pooled. In absolute terms, i.i.d. noise of variance
 #   $\sigma^2$ costs exactly the same in expectation for eqs. (1)-(4): $\sigma^2 CHW$ (each of the
 #   $k$ kept values sums $n$ noisy ones, and $k\,n = CHW$). The cell below checks it.
 
@@ -275,28 +335,71 @@ for noise in (0.5, 1.0):
 print("(POD-spatial = POD-width + POD-height, hence twice the others)")
 
 # %% [markdown]
-# And the drifted student from the top of the chapter, a change of the *network* rather than of
-# the maps. POD-gap, by far the most lenient against noise added to the maps, is not lenient
-# here: noise in the weights moves whole channels up or down, and such a coherent change survives
-# the sum over space (compare stage 1 and stage 3). Pooling forgives the changes that cancel
-# inside the sum (reorganisations), not the changes of the sum itself.
+# ## The real students, stage by stage
+#
+# Back to the two students that learned the digit 5. Pick a stage, a pooling and a digit: the
+# bars give each student's six POD losses to the teacher on the ten digits (paper form, divided
+# by the teacher's energy as above); below, the teacher's statistic for one digit, then how each
+# student changed it, on the teacher's colour scale (a saturated colour is a change as large as
+# the statistic itself).
 
 # %%
-from podnet_lib.book.widgets.pooling import losses_bar
+from podnet_lib.book.widgets.drift import students_view
 
-for l in (1, 3):
-    losses_bar(pod_losses(teacher.maps[l - 1], student.maps[l - 1]), highlight="spatial",
-               title=f"Drifted student (weights + {DRIFT:g} x std noise), stage {l}: loss / teacher's energy")
-plt.show()
+
+def explore_students(stage: int, pooling: str, sample: int) -> None:
+    students_view(teacher.maps[stage - 1], {r: s.maps[stage - 1] for r, s in students.items()}, pooling, sample)
+    plt.show()
+
+
+widgets.interact(explore_students,
+                 stage=widgets.IntSlider(value=4, min=1, max=len(teacher.maps), description="stage"),
+                 pooling=widgets.Dropdown(options=list(POOLINGS), value="spatial", description="pooling"),
+                 sample=widgets.IntSlider(value=SAMPLE, min=0, max=len(images) - 1, description="digit"));
 
 # %% [markdown]
+# Things to look for:
+#
+# - A real student does not shift or permute its maps: learning a class moves whole channels up
+#   or down. Such a coherent change survives every sum, so the permissive poolings do not forgive
+#   it: POD-gap, the most lenient of the six against the noise above, is the largest of the
+#   finetune student's six bars.
+# - The PODNet student is held by POD-spatial **in the authors' form** (squared activations,
+#   L2-normalised per image, see below), which cannot see a change of scale. Its bars here, in the
+#   paper's form, are mostly such a change: its maps grew, by a similar factor at every stage
+#   (measured below, after the two forms).
+#
+# How did the students get there? `real_students` measured, after every epoch of task 1,
+# POD-spatial in the authors' form (the quantity in PODNet's loss) between the teacher's and the
+# student's stage outputs, on a fixed batch of test images of the old digits (`PROBE_PER_CLASS`
+# per digit):
+
+# %%
+from podnet_lib.book.widgets.drift import drift_figure
+
+drift_figure(models.drift)
+plt.show()
+for recipe, curve in models.drift.items():
+    print(f"{recipe:>8} student, after its last epoch: " +
+          "  ".join(f"stage {l} {values[-1]:.3f}" for l, values in enumerate(curve.stages, start=1)))
+
+# %% [markdown]
+# Both students start at 0 (before the first step a student *is* the teacher) and both move: the
+# PODNet student must change to learn the new digit. The finetune student nothing holds back;
+# the PODNet student is pulled back towards the teacher by POD-spatial at every stage and by
+# POD-flat on the embedding, and ends much closer. After the main training, PODNet finetunes
+# its classifier on the balanced memory (grey): the backbone's weights are frozen, but it stays
+# in training mode, so its BatchNorm statistics follow the memory's images and the maps still
+# move a little.
+#
 # ## What the paper measured: Table 3b
 #
 # The paper compares the intermediate poolings on CIFAR-100, 50 steps of one class, each
 # together with POD-flat (the paper's numbers, average incremental accuracy, NME / CNN):
 # POD-flat only 53.29 / 52.98; POD-pixels 49.74 / 52.34; POD-channels 57.21 / 54.64;
 # POD-gap 58.80 / 55.95; POD-width 60.92 / 57.51; POD-height 60.64 / 57.50;
-# **POD-spatial 61.40 / 57.98**.
+# **POD-spatial 61.40 / 57.98**. The width and height rows carry the names of the authors'
+# code (see the note on axes above).
 
 # %%
 from podnet_lib.book.widgets.pooling import table3b_figure
@@ -305,10 +408,10 @@ table3b_figure()
 plt.show()
 
 # %% [markdown]
-# Read with the curves above:
+# Read with the invariances above:
 #
 # - the most rigid variant, POD-pixel, is *worse than no intermediate distillation at all*
-#   (49.74 vs 53.29 NME): with 50 small tasks to learn, freezing every activation leaves no room;
+#   (49.74 vs 53.29 NME): with 50 small tasks to learn, pinning every activation leaves no room;
 # - the most permissive ones, POD-channel and POD-gap, help (57.21, 58.80) but throw away either
 #   the filters' identity or the layout;
 # - the one-axis poolings keep both a spatial profile and the channels (60.92, 60.64), and
@@ -353,9 +456,14 @@ from podnet_lib.book.widgets.pooling import forms_figure
 forms_figure(old, noise=0.5, seed=SEED)
 plt.show()
 for form in ("paper", "authors"):
-    print(f"form={form!r:10} POD-spatial {float(pod_spatial(old, new, form)):10.4f}   "
-          f"POD-flat {float(pod_flat(teacher.features, student.features, form)):8.4f}   "
-          f"student = -teacher: {float(pod_spatial(old, -old, form)):10.4f}")
+    print(f"form={form!r}: POD-spatial, stage 1 -> " + per_student(lambda a, b: pod_spatial(a, b, form))
+          + f"   student = -teacher {float(pod_spatial(old, -old, form)):.4f}")
+    print(f"form={form!r}: POD-flat -> " + "   ".join(
+        f"{r} student {float(pod_flat(teacher.features, s.features, form)):.4f}" for r, s in students.items()))
+print("size of each student's maps / the teacher's (ratio of norms, stages 1-4):")
+for recipe, s in students.items():
+    ratios = [float(b.norm() / a.norm()) for a, b in zip(teacher.maps, s.maps)]
+    print(f"  {recipe:>8} student: " + "  ".join(f"{r:.2f}" for r in ratios))
 
 # %% [markdown]
 # - the paper's form grows with the square of the activations' scale, so $\lambda_c$ has to be
@@ -364,6 +472,11 @@ for form in ("paper", "authors"):
 # - squaring loses the sign, and normalising loses the overall scale: a student that flips the
 #   sign of a map, or doubles it, is invisible to the authors' form. Our maps are signed (no ReLU
 #   at the end of a stage), so this is a real difference between the two losses, not a detail.
+# - the PODNet student uses that freedom: its maps are larger than the teacher's by a similar
+#   factor at every stage (the ratios printed above). The authors' form, which it was trained
+#   with, hardly sees it; the paper's form counts it in full (a student equal to $a$ times the
+#   teacher costs $(a-1)^2$ times the teacher's energy), which is most of the PODNet student's
+#   bars in the widget of the real students.
 #
 # ### The adaptive factor $\sqrt{N/T}$
 #
@@ -378,14 +491,17 @@ adaptive_factor_figure()
 plt.show()
 for n_seen, n_new in ((6, 1), (51, 1), (100, 1), (60, 10)):
     factor = adaptive_factor(n_seen, n_new)
-    loss = pod_final(teacher.maps, student.maps, teacher.features, student.features,
-                     lambda_c=3.0, lambda_f=1.0, form="authors", factor=factor)
-    print(f"N={n_seen:3d}, T={n_new:2d}: sqrt(N/T) = {factor:5.2f} -> POD-final (authors' form, "
-          f"lambda_c=3, lambda_f=1) on the drifted student = {float(loss):.4f}")
+    losses = {r: float(pod_final(teacher.maps, s.maps, teacher.features, s.features,
+                                 lambda_c=3.0, lambda_f=1.0, form="authors", factor=factor))
+              for r, s in students.items()}
+    print(f"N={n_seen:3d}, T={n_new:2d}: sqrt(N/T) = {factor:5.2f} -> POD-final (authors' form, lambda_c=3, "
+          "lambda_f=1): " + "   ".join(f"{r} student {v:.4f}" for r, v in losses.items()))
 
 # %% [markdown]
 # `pod_final` averages POD-spatial over the stage outputs it is given (here all four stages of
-# the digits ResNet, as the authors' code does) and adds POD-flat on the embedding.
+# the digits ResNet, as the authors' code does) and adds POD-flat on the embedding. The digits
+# protocol is $N = 6$, $T = 1$ at task 1: the first line is the loss the PODNet student was held
+# by, here measured on the ten digits (the digits preset keeps $\lambda_c = 3$, $\lambda_f = 1$).
 #
 # ## Summary
 #
@@ -395,6 +511,9 @@ for n_seen, n_new in ((6, 1), (51, 1), (100, 1), (60, 10)):
 #   POD-channel, reshuffles along the width for POD-width, any rearrangement of space for POD-gap.
 # - PODNet's POD-spatial keeps a profile along each spatial axis for every channel: more freedom
 #   than POD-pixel, more information than POD-channel or POD-gap, and the best of Table 3b.
+# - On a real task it works: the student trained with POD learns the new digit and keeps the old
+#   ones, and its stage outputs stay much closer to the teacher's than those of the student
+#   trained without it.
 # - In practice the authors' normalised form (squared activations, L2-normalised) is what the
 #   published weights and $\sqrt{N/T}$ factor were tuned for.
 #

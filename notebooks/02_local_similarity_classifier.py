@@ -28,9 +28,11 @@
 # - Initialise the proxies of a new class by k-means imprinting on real features.
 
 # %%
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/podnet-book/podnet-book"], check=True)
+import importlib, importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:   # on Colab: install the library
+    source = os.environ.get("PODNET_SOURCE", "git+https://github.com/podnet-book/podnet-book")  # a fork, a local copy
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)   # keeps Colab's torch, ipywidgets
+    importlib.invalidate_caches()
 # %matplotlib inline
 
 # %% tags=["parameters"]
@@ -253,8 +255,9 @@ for scale in (eta, 8.0, 16.0):
 # When a task brings new classes, their proxies must start somewhere. PODNet generalises
 # *imprinted weights* to several modes (Sec. 3.2, "Weight initialization"): extract the features of
 # the new class's training images with the current network, split them into $K$ clusters by
-# k-means (`podnet_lib.model.kmeans`), and take the (normalised) centres as the $K$ proxies. Below, the
-# network trained on digits 0-4 embeds a digit it has **never been trained on**.
+# k-means (`podnet_lib.model.kmeans`), and take the centres, times the mean norm of the existing
+# proxies, as the $K$ proxies (the figure shows their directions). Below, the network trained on
+# digits 0-4 embeds a digit it has **never been trained on**.
 #
 # Choose the new class and $K$. Left: the class's features on their own principal plane,
 # coloured by their nearest proxy (stars). Right: for $K = 1 \dots 10$, the mean cosine of an

@@ -28,9 +28,11 @@
 #   explain why the paper calls the first one the harder setting.
 
 # %%
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/podnet-book/podnet-book"], check=True)
+import importlib, importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:   # on Colab: install the library
+    source = os.environ.get("PODNET_SOURCE", "git+https://github.com/podnet-book/podnet-book")  # a fork, a local copy
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)   # keeps Colab's torch, ipywidgets
+    importlib.invalidate_caches()
 # %matplotlib inline
 
 # %% tags=["parameters"]

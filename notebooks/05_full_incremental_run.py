@@ -28,10 +28,28 @@
 #   the paper's Table 1 honestly.
 
 # %%
-import importlib.util, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/podnet-book/podnet-book"], check=True)
+import importlib, importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("podnet_lib") is None:   # on Colab: install the library
+    source = os.environ.get("PODNET_SOURCE", "git+https://github.com/podnet-book/podnet-book")  # a fork, a local copy
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)   # keeps Colab's torch, ipywidgets
+    importlib.invalidate_caches()
 # %matplotlib inline
+
+# %% [markdown]
+# **Where the outputs go.** Every chapter writes under `BOOK.out_dir`: the folder named by the
+# environment variable `PODNET_OUT`, else `runs/book` under the folder the notebook runs in
+# (`notebooks/runs/book` in a clone of the repository, `/content/runs/book` on Colab), never
+# inside the installed library. On Colab that folder lives on the machine, and a machine that
+# Colab recycles takes it along. For a long run, set `KEEP_ON_DRIVE = True`: the cell mounts your
+# Google Drive (Colab asks for permission) and points `PODNET_OUT` at `MyDrive/podnet_book`, so the
+# checkpoints outlive the machine. Elsewhere the switch changes nothing.
+
+# %%
+KEEP_ON_DRIVE = False   # Colab only: True keeps this chapter's runs on Google Drive
+if KEEP_ON_DRIVE:
+    from podnet_lib.book.settings import keep_outputs_on_drive
+
+    keep_outputs_on_drive()
 
 # %% tags=["parameters"]
 from podnet_lib.book.settings import settings
@@ -54,9 +72,13 @@ print(f"fast mode: {BOOK.fast}, preset {PRESET}, methods {METHODS}, device {DEVI
 # `cifar100-50steps-nme`: CIFAR-100, 50 base classes then 50 steps of one class (51 tasks),
 # ResNet-32, 160 epochs a task, $M_{\text{per}} = 20$, and the authors' $\lambda_c = 5$ of the NME
 # variant. It needs a GPU (on Colab: *Runtime → Change runtime type → GPU*) and many hours: the
-# base task alone is 160 epochs over 25,000 images, then 50 more tasks follow. The checkpoint
-# written after every task means that a disconnected session loses at most one task: rerun the
-# notebook and it continues where it stopped. Start with PODNet alone; joint training retrains on
+# base task alone is 160 epochs over 25,000 images, then 50 more tasks follow. A checkpoint is
+# written after every task. When the session disconnects but the machine stays, rerun the
+# notebook: it continues from the last finished task. When Colab recycles the machine, only a
+# run kept on Google Drive (`KEEP_ON_DRIVE = True` above) survives: reconnect, rerun the notebook
+# with the same switch, and it continues there, or from a terminal
+# `python -m podnet_lib run --resume /content/drive/MyDrive/podnet_book/ch05_cifar100-50steps-nme`.
+# Start with PODNet alone; joint training retrains on
 # every image seen so far at each of the 51 tasks, which is far longer still. Everything below then
 # reads and plots the CIFAR-100 results with the same cells.
 #
@@ -175,21 +197,30 @@ for col, name in enumerate(pair):
 plt.show()
 
 # %% [markdown]
-# Any method and either inference:
+# **Forgetting as it happens.** The same matrix for any method and either inference, built up
+# one row at a time: move the task slider and watch each new task arrive. On the right, the last
+# row $A_{t,j}$ (bars) beside the diagonal $A_{j,j}$ (diamonds): the gap between a diamond and its
+# bar is what task $j$ has lost since it was learned.
 
 # %%
 import ipywidgets as widgets
 from IPython.display import display
 
+from podnet_lib.book.widgets.forgetting import plot_forgetting_upto
 
-def show_matrix(method: str, metric: str) -> None:
-    fig = plot_accuracy_matrix(by_name[method], metric)
+WIDE = {"description_width": "initial"}    # show each control's whole label
+
+
+def show_matrix(method: str, metric: str, task: int) -> None:
+    fig = plot_forgetting_upto(by_name[method], metric, task)
     display(fig)
     plt.close(fig)
 
 
+last_task = len(runs[0].tasks) - 1
 widgets.interact(show_matrix, method=widgets.Dropdown(options=METHODS, description="method"),
-                 metric=widgets.Dropdown(options=["nme", "cnn"], description="inference"));
+                 metric=widgets.Dropdown(options=["nme", "cnn"], description="inference"),
+                 task=widgets.IntSlider(value=last_task, min=0, max=last_task, description="up to task", style=WIDE));
 
 # %% [markdown]
 # ### Forgetting

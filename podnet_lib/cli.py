@@ -4,6 +4,7 @@
     python -m podnet_lib run --preset cifar100-50steps-nme --download --device cuda
     python -m podnet_lib run --preset digits --method podnet --set lambda_c=5 --set nca_form=paper
     python -m podnet_lib run --resume runs/digits-20261125-101500
+    python -m podnet_lib run --config runs/digits-20261125-101500/config.json --set seed=2 --log tensorboard
     python -m podnet_lib presets
     python -m podnet_lib bench --json bench.json
     python -m podnet_lib report runs/digits-A runs/digits-B --out runs/report
@@ -22,6 +23,17 @@ from podnet_lib.config import Config, ConfigError
 from podnet_lib.data import DATASET_FORMS
 from podnet_lib.engine.methods import METHODS
 from podnet_lib.engine.presets import PRESETS, get_preset
+
+
+class UsageError(Exception):
+    """A command line that argparse cannot read (unknown flag, a word where a number belongs)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one `error: ...` line (main prints it) and exit code 2."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message}; see {self.prog} --help")
 
 
 def _preset_lines() -> str:
@@ -45,8 +57,9 @@ def _parse_value(field: dataclasses.Field, raw: str) -> Any:
             return tuple(v for v in raw.split(",") if v)
         return raw
     except ValueError:
-        kind = "true/false" if isinstance(default, bool) else type(default).__name__
-        raise ConfigError(f"{field.name}={raw!r} is not valid; allowed values: a {kind}") from None
+        kind = ("true/false" if isinstance(default, bool) else "an integer" if isinstance(default, int)
+                else "a number" if isinstance(default, float) else type(default).__name__)
+        raise ConfigError(f"{field.name}={raw!r} is not valid; allowed values: {kind}") from None
 
 
 def apply_overrides(cfg: Config, pairs: Sequence[str]) -> Config:
@@ -64,17 +77,19 @@ def apply_overrides(cfg: Config, pairs: Sequence[str]) -> Config:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m podnet_lib", description="PODNet class-incremental learning.")
+    parser = OneLineParser(prog="python -m podnet_lib", description="PODNet class-incremental learning.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train methods through a class-incremental scenario",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog="presets:\n" + _preset_lines())
-    run.add_argument("--preset", default="digits", help="named configuration (listed below; default: digits)")
+    run.add_argument("--preset", help="named configuration (listed below; default: digits)")
+    run.add_argument("--config", type=Path, metavar="FILE",
+                     help="start from a config file instead of a preset: a run's config.json, or YAML")
     run.add_argument("--method", help=f"comma-separated methods: {', '.join(METHODS)}")
     run.add_argument("--dataset", help=" | ".join(DATASET_FORMS))
     run.add_argument("--seed", type=int)
     run.add_argument("--epochs", type=int, help="epochs per task")
-    run.add_argument("--class-order", type=int, help="0 = the paper's order; k >= 1 our seeded orders")
+    run.add_argument("--class-order", type=int, help="0, 1, 2 = the authors' CIFAR-100 orders (ImageNet: 0); higher = our seeded orders")
     run.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     run.add_argument("--download", action="store_true", help="allow downloading CIFAR-100 (about 170 MB)")
     run.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<time>)")
@@ -83,11 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its last finished task")
     run.add_argument("--stop-after", type=int, metavar="T", help="stop after task T (resume later with --resume)")
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    run.add_argument("--log", metavar="LOGGER", help="also log accuracies per task and losses per epoch live: "
+                     "tensorboard (needs the tensorboard package)")
     sub.add_parser("presets", help="list the named configurations")
     bench = sub.add_parser("bench", help="measure step, data-path and projected run speed")
     bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     bench.add_argument("--batch", type=int, default=128)
     bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds of every step (median and range)")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.add_argument("--skip-main-job", action="store_true", help="do not time the digits main job")
     bench.add_argument("--compile", action="store_true",
@@ -100,18 +118,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The preset (or the resumed run's config), then the flags, then --set overrides."""
+    """The preset, the --config file or the resumed run's config; then the flags, then --set."""
     if args.resume is not None:
         from podnet_lib.engine.experiment import load_run_config
 
+        if args.preset or args.config:
+            raise UsageError(f"--resume {args.resume} uses the run's own config.json; drop --preset/--config "
+                             "(--set changes a field)")
         cfg = load_run_config(args.resume)
+    elif args.config is not None:
+        from podnet_lib.engine.config_file import read_config_file
+
+        if args.preset:
+            raise UsageError("give --preset or --config, not both (--set changes a field of either)")
+        cfg = read_config_file(args.config)
     else:
-        cfg = get_preset(args.preset)
+        cfg = get_preset(args.preset or "digits")
     flags = {"methods": tuple(m for m in args.method.split(",") if m) if args.method else None, "dataset": args.dataset,
              "seed": args.seed, "epochs": args.epochs, "class_order": args.class_order, "device": args.device,
              "download": True if args.download else None}
     cfg = cfg.replace(**{k: v for k, v in flags.items() if v is not None})
     return apply_overrides(cfg, args.set)
+
+
+def _run_name(args: argparse.Namespace) -> str:
+    """The default run directory's name: the preset, or the config file's (its run's, for config.json)."""
+    if args.config is not None:
+        path = Path(args.config).resolve()
+        return path.parent.name if path.stem == "config" and path.parent.name else path.stem
+    return args.preset or "digits"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -120,9 +155,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from podnet_lib.engine.metrics import summary_table
 
     cfg = config_from_args(args)
-    out = args.resume or args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.resume or args.out or Path("runs") / f"{_run_name(args)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    logger = None
+    if args.log:
+        from podnet_lib.engine.loggers import make_logger
+
+        logger = make_logger(args.log, out)
     began = time.perf_counter()
-    results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after)
+    try:
+        results = run_experiment(cfg, out, resume=args.resume is not None, stop_after=args.stop_after,
+                                 logger=logger)
+    finally:
+        if logger is not None:
+            logger.close()
     if os.environ.get("RANK", "0") != "0":               # under torchrun only rank 0 reports
         return 0
     if not args.no_plots:
@@ -138,7 +183,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from podnet_lib.engine.checkpoint import CheckpointError
+    from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
+    from podnet_lib.engine.experiment import RunDirError
+    from podnet_lib.engine.train import NonFiniteLossError
+
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except (UsageError, ConfigError, ScenarioError, DatasetNameError, DatasetNotFoundError, RunDirError,
+            CheckpointError, NonFiniteLossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args is None or args.command != "run":
+            return 130
+        out = args.resume or args.out
+        where = f" {out}" if out else " <run directory printed above>"
+        print(f"\ninterrupted; finished tasks are saved: continue with --resume{where}", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "presets":
         print(_preset_lines())
         return 0
@@ -152,19 +219,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podnet_lib.report.compare import main as report_main
 
         return report_main(args)
-    from podnet_lib.engine.checkpoint import CheckpointError
-    from podnet_lib.data import DatasetNameError, DatasetNotFoundError, ScenarioError
-    from podnet_lib.engine.experiment import RunDirError
-    from podnet_lib.engine.train import NonFiniteLossError
-
-    try:
-        return cmd_run(args)
-    except (ConfigError, ScenarioError, DatasetNameError, DatasetNotFoundError, RunDirError,
-            CheckpointError, NonFiniteLossError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        out = args.resume or args.out
-        where = f" {out}" if out else " <run directory printed above>"
-        print(f"\ninterrupted; finished tasks are saved: continue with --resume{where}", file=sys.stderr)
-        return 130
+    return cmd_run(args)

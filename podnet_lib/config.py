@@ -28,9 +28,9 @@ class Config:
     dataset: str = "cifar100"          # digits | cifar100 | folder:PATH | synthetic-cifar100[-full]
     data_root: str = "data"            # where datasets live (see data/README.md)
     download: bool = False             # let torchvision download CIFAR-100 (never by default)
-    image_size: int = 0                # 0 = the dataset's own size
+    image_size: int = 0                # 0 = the dataset's own size (a folder of mixed sizes: 224)
     dataset_classes: int = 0           # 0 = all; n keeps the first n classes (ImageNet-100: 100)
-    class_order: int = 0               # 0 = the paper's order 1 for CIFAR-100; >= 1 our seeded orders
+    class_order: int = 0               # 0-2 the authors' CIFAR-100 orders (0 on ImageNet); higher: our seeded ones
     base_classes: int = 50             # B, classes of the base task
     increment: int = 1                 # classes added per step (50 steps of 1 class)
     memory_per_class: int = 20         # M_per of the paper; 0 to use memory_total instead
@@ -40,6 +40,8 @@ class Config:
     backbone: str = "resnet32"         # see podnet_lib.model.backbones.BACKBONES
     proxies_per_class: int = 10        # K of eq. (9)
     lsc_similarity: str = "authors"    # cosine (eq. 9 as printed) | authors (2 cos - 2)
+    lsc_scaling: float = 1.0           # features and proxies times this before the LSC similarity (3 in the NME options)
+    learn_eta: bool = True             # learn the NCA scale η (CNN options); False: η fixed at 1 (NME options)
     # --- methods ---
     methods: tuple[str, ...] = ("podnet",)   # see podnet_lib.engine.methods.METHODS
     lambda_c: float = 3.0              # λc of eq. (7), POD-spatial weight (CIFAR; 8 on ImageNet)
@@ -72,9 +74,9 @@ class Config:
     device: str = "auto"               # auto | cpu | cuda | cuda:N | mps
     num_workers: int = 2               # DataLoader workers for folder datasets
     eval_batch_size: int = 256
-    amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
+    precision: str = "auto"            # auto | bf16 | fp16 | fp32: auto = bf16 on GPUs >= 8.0, fp16 + scaler on older ones, fp32 on CPU
     channels_last: bool = True         # channels-last memory format on CUDA (ignored on CPU)
-    compile: bool = False              # torch.compile the backbone (first step ~50 s; pays on long runs)
+    compile: bool | str = "auto"       # auto | true | false: auto compiles the backbone on long runs only (first step ~50 s)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,7 +93,13 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        """The inverse of to_dict (JSON lists become tuples); unknown fields -> ConfigError."""
+        """The inverse of to_dict (JSON lists become tuples); unknown fields -> ConfigError.
+
+        Configs saved before `precision` existed hold `amp` (true: reduced precision where it pays).
+        """
+        d = dict(d)
+        if "amp" in d:
+            d.setdefault("precision", "auto" if d.pop("amp") else "fp32")
         return cls().replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

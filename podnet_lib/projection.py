@@ -19,6 +19,7 @@ from podnet_lib.engine.acceleration import Acceleration
 from podnet_lib.config import Config
 from podnet_lib.data import make_scenario, synthetic_splits
 from podnet_lib.engine.presets import get_preset
+from podnet_lib.engine.results import TaskResult
 from podnet_lib.engine.train import IncrementalLearner
 
 CIFAR_TRAIN_PER_CLASS, CIFAR_TEST_PER_CLASS = 500, 100
@@ -84,6 +85,32 @@ def measure_phases(device: torch.device, accel: Acceleration | None = None, trai
     return PhaseCosts(base_train=base_cost["train"], step_train=step_cost["train"],
                       finetune=step_cost["finetune"], imprint=step_cost["imprint"],
                       select=base_cost["select"], evaluate=step_cost["evaluate"])
+
+
+def costs_from_run(tasks: list[TaskResult], cfg: Config, train_per_class: int = CIFAR_TRAIN_PER_CLASS,
+                   test_per_class: int = CIFAR_TEST_PER_CLASS) -> PhaseCosts:
+    """Per-image costs from the tasks of a real run of `cfg` (e.g. a 10-step run at few epochs).
+
+    The base task gives base_train and select; the steps together give step_train, finetune and
+    imprint (seconds summed over the steps / images summed over the steps); evaluate comes from
+    every task. Divide by the epochs the run used, so the costs project to any epoch count.
+    """
+    sums: dict[str, float] = {}
+    for t in tasks:
+        n_new = len(t.new_classes)
+        images = task_images(t.n_classes, n_new, train_per_class, test_per_class, cfg.memory_per_class)
+        passes = {"train": cfg.epochs, "finetune": cfg.finetune_epochs if t.task > 0 else 0}
+        kind = "base" if t.task == 0 else "step"
+        for phase, n in images.items():
+            key = f"{kind}_{phase}" if phase in ("train", "select") else phase
+            sums[f"{key}_s"] = sums.get(f"{key}_s", 0.0) + t.phase_seconds.get(phase, 0.0)
+            sums[f"{key}_n"] = sums.get(f"{key}_n", 0.0) + n * passes.get(phase, 1)
+
+    def cost(key: str) -> float:
+        return sums.get(f"{key}_s", 0.0) / sums[f"{key}_n"] if sums.get(f"{key}_n") else 0.0
+
+    return PhaseCosts(base_train=cost("base_train"), step_train=cost("step_train"), finetune=cost("finetune"),
+                      imprint=cost("imprint"), select=cost("base_select"), evaluate=cost("evaluate"))
 
 
 def task_seconds(costs: PhaseCosts, images: dict[str, int], epochs: int, finetune_epochs: int,

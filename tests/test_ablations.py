@@ -50,6 +50,8 @@ def test_table3a_rows_switch_the_right_fields():
     assert (cfgs["lsc + flat"].lambda_c, cfgs["lsc + flat"].lambda_f) == (0.0, BASE.lambda_f)
     assert (cfgs["lsc + spatial"].lambda_c, cfgs["lsc + spatial"].lambda_f) == (BASE.lambda_c, 0.0)
     assert cfgs["cosine + flat + spatial"].classifier == "cosine"
+    for name, cfg in cfgs.items():          # the authors' cosine ablation trains with softmax cross-entropy
+        assert cfg.classification_loss == ("nca" if name.split(" + ")[0] == "lsc" else "ce")
     assert cfgs["lsc-ce + flat + spatial"].classification_loss == "ce"
     assert cfgs["lsc-ce + flat + spatial"].classifier == "lsc"
     assert cfgs["lsc + flat + spatial"] == BASE.replace(methods=["podnet"])     # the full model is the base
@@ -58,12 +60,17 @@ def test_table3a_rows_switch_the_right_fields():
 def test_table3b_rows_set_the_pooling_and_keep_pod_flat():
     cfgs = table3b_configs(BASE)
     assert list(cfgs) == list(TABLE3B)
-    assert cfgs["none"].lambda_c == 0.0
+    assert (cfgs["none"].lambda_c, cfgs["none"].lambda_f) == (0.0, BASE.lambda_f)
+    assert (cfgs["spatial"].lambda_c, cfgs["spatial"].lambda_f) == (BASE.lambda_c, BASE.lambda_f)
+    # the authors' perceptual_losses/ option files: λf = 5, λc per pooling
+    weights = {name: (cfg.lambda_f, cfg.lambda_c) for name, cfg in cfgs.items() if name not in ("none", "spatial")}
+    assert weights == {"pixel": (5.0, 2.0), "channel": (5.0, 2.0), "gap": (5.0, 5.0), "width": (5.0, 3.0),
+                       "height": (5.0, 3.0)}
     for name, cfg in cfgs.items():
         validate(cfg)
-        assert cfg.lambda_f == BASE.lambda_f
+        assert cfg.lambda_f > 0 and cfg.classification_loss == "nca"
         if name != "none":
-            assert cfg.pod_pooling == name and cfg.lambda_c == BASE.lambda_c
+            assert cfg.pod_pooling == name
     assert config_key(cfgs["none"]) == config_key(table3a_configs(BASE)["lsc + flat"])   # shared run
 
 

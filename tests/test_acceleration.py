@@ -19,7 +19,7 @@ from podnet_lib.engine.results import RunResult
 from podnet_lib.engine.train import IncrementalLearner
 
 CPU = torch.device("cpu")
-FORCED_GPU_SETTINGS = Acceleration("cpu", amp=True, channels_last=True)
+FORCED_GPU_SETTINGS = Acceleration("cpu", precision="bf16", channels_last=True)
 COMPILED = Acceleration("cpu", compile=True, compile_backend="aot_eager")
 
 
@@ -30,12 +30,13 @@ def _small_net(seed: int = 0):
     return net
 
 
-def test_speed_settings_follow_the_device_and_the_config():
+def test_speed_settings_follow_the_device_and_the_config(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     on_cuda = Acceleration.for_device(Config(), torch.device("cuda"))
-    assert on_cuda.amp and on_cuda.channels_last and not on_cuda.compile
+    assert on_cuda.precision == "bf16" and on_cuda.channels_last and not on_cuda.compile
     assert Acceleration.for_device(Config(), CPU) == Acceleration("cpu")
-    off = Acceleration.for_device(Config(amp=False, channels_last=False, compile=True), torch.device("cuda"))
-    assert (off.amp, off.channels_last, off.compile) == (False, False, True)
+    off = Acceleration.for_device(Config(precision="fp32", channels_last=False, compile=True), torch.device("cuda"))
+    assert (off.precision, off.channels_last, off.compile) == ("fp32", False, True)
 
 
 def test_channels_last_changes_the_layout_not_the_outputs():

@@ -1,9 +1,10 @@
 """The chapters' widgets in a real browser: JupyterLab + headless Chromium, driven by Selenium.
 
 For the pooling chapter (01) and the proxies chapter (02): open the notebook, Run > Run All
-Cells, wait for the last cell, move two controls of an interactive figure (found by their
-labels) and check that the figure is redrawn, without an error in the widget or a traceback
-in any cell. Screenshots go to the test's tmp dir (paths printed; `pytest -s` shows them).
+Cells, wait for the last cell, move controls of its interactive figures (found by their labels,
+'N:label' for the N-th interactive figure of the page) and check that each figure is redrawn,
+without an error in the widget or a traceback in any cell. Screenshots go to the test's tmp dir
+(paths printed; `pytest -s` shows them).
 
 Needs Chromium, chromedriver and selenium (scripts/install_browser.sh). Without them the
 test skips, except under CI (CI=true), where it fails.
@@ -230,16 +231,25 @@ def _run_all(driver, lab: Lab, notebook: str, shots: Path) -> None:
     driver.save_screenshot(str(shots / f"{Path(notebook).stem}-after-run-all.png"))
 
 
-def _interact_box(driver, label: str):
-    """The first interactive widget (ipywidgets.interact) that has a control labelled `label`."""
-    xpath = (f"//div[contains(@class,'widget-interact')][.//label[contains(@class,'widget-label')"
-             f" and normalize-space()='{label}']]")
+def _control(spec: str) -> tuple[int | None, str]:
+    """'N:label' -> (N, label): the control `label` of the N-th interactive widget of the page
+    (1-based, in page order); a plain 'label' -> (None, label): the first widget that has it."""
+    number, sep, label = spec.partition(":")
+    return (int(number), label) if sep and number.isdigit() else (None, spec)
+
+
+def _interact_box(driver, spec: str):
+    """The interactive widget (ipywidgets.interact) that `spec` names (see `_control`)."""
+    number, label = _control(spec)
+    with_label = (f"[.//label[contains(@class,'widget-label') and normalize-space()='{label}']]")
+    xpath = (f"(//div[contains(@class,'widget-interact')])[{number}]{with_label}" if number
+             else f"//div[contains(@class,'widget-interact')]{with_label}")
     deadline = time.monotonic() + 30                 # widgets render a moment after their cell ran
     while not (boxes := driver.find_elements("xpath", xpath)) and time.monotonic() < deadline:
         time.sleep(0.5)
     if not boxes:
         found = [e.text for e in driver.find_elements("css selector", ".widget-label") if e.text]
-        pytest.fail(f"no interactive widget with a control labelled {label!r}; labels on the page: {found}")
+        pytest.fail(f"no interactive widget {spec!r} with a control labelled {label!r}; labels on the page: {found}")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", boxes[0])
     return boxes[0]
 
@@ -282,7 +292,7 @@ def _check_controls(driver, notebook: str, labels: tuple[str, ...], shots: Path)
         box = _interact_box(driver, label)
         before = _wait(driver, lambda d: _figure(box), REDRAW_TIMEOUT, f"{notebook}: no figure beside {label!r}")
         box.screenshot(str(shots / f"{stem}-before.png"))
-        change = _move(driver, box, label)
+        change = _move(driver, box, _control(label)[1])
         _wait(driver, lambda d: _figure(box) not in ("", before), REDRAW_TIMEOUT,
               f"{notebook}: the figure did not change when {label!r} moved ({change})")
         time.sleep(0.5)                             # let the new image finish painting
@@ -296,7 +306,8 @@ def _check_controls(driver, notebook: str, labels: tuple[str, ...], shots: Path)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, labels", [
-    ("01_pooled_outputs_distillation.ipynb", ("pooling", "stage")),
+    ("01_pooled_outputs_distillation.ipynb", ("1:stage", "1:digit", "2:perturbation", "2:pooling",
+                                              "3:stage", "3:pooling", "3:digit")),
     ("02_local_similarity_classifier.ipynb", ("η (scale)", "K")),
 ], ids=["pooling", "proxies"])
 def test_widgets_redraw_in_a_real_browser(notebook, labels, lab, driver, untouched_notebook, tmp_path):

@@ -27,11 +27,13 @@ from podnet_lib.data.datasets import (
     DatasetSplits,
     FolderDataset,
     load_dataset,
+    load_image_folder,
 )
+from podnet_lib.data.folders import channel_statistics, imagenet_transform
 from podnet_lib.data.loading import class_indices, iterate_batches, num_batches
 from podnet_lib.data.orders import CIFAR100_ORDER_1, ClassOrderError, class_order
 from podnet_lib.data.scenario import ScenarioError, make_scenario, remap
-from podnet_lib.data.standins import class_colour, synthetic_splits, write_image_folder
+from podnet_lib.data.standins import class_colour, export_image_folder, synthetic_splits, write_image_folder
 
 PLAIN = AugmentSpec(crop_padding=1, flip=False, brightness=0.0, mean=(0.0,), std=(1.0,))
 
@@ -113,22 +115,25 @@ def gray_tree(tmp_path_factory):
 
 
 def test_folder_rgb_shapes_labels_and_pixels(rgb_tree):
-    splits = load_dataset(f"folder:{rgb_tree}", image_size=32)
-    assert isinstance(splits.train, FolderDataset)
-    assert (splits.n_classes, splits.channels, splits.image_size, splits.augment) == (4, 3, 32, "imagenet")
+    splits = load_dataset(f"folder:{rgb_tree}", image_size=32)   # small: decoded into memory, CIFAR recipe
+    assert isinstance(splits.train, ArrayDataset) and isinstance(splits.test, ArrayDataset)
+    assert (splits.n_classes, splits.channels, splits.image_size, splits.augment) == (4, 3, 32, "cifar")
     assert splits.class_names == ["class_000", "class_001", "class_002", "class_003"]
     assert (len(splits.train), len(splits.test)) == (24, 8)
     assert torch.bincount(splits.train.labels).tolist() == [6, 6, 6, 6]
+    assert splits.train.images.shape == (24, 3, 32, 32) and splits.train.images.dtype == torch.uint8
     for i in (0, 1, 7, 23):                         # image 1 of each class is 48 x 40: resized
-        image, label = splits.train[i]
-        assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
+        image, label = splits.train.images[i], int(splits.train.labels[i])
         expected = torch.tensor(class_colour(label), dtype=torch.float32)
         assert (image.float().mean(dim=(1, 2)) - expected).abs().max() < 2.0
+    assert splits.note.startswith("image_size=32; CIFAR recipe")
 
 
 def test_folder_grayscale_and_default_size(gray_tree):
-    splits = load_dataset(f"folder:{gray_tree}")
+    splits = load_dataset(f"folder:{gray_tree}")                # mixed sizes, none given: 224, ImageNet recipe
     assert (splits.channels, splits.image_size, splits.augment) == (1, 224, "imagenet-gray")
+    assert isinstance(splits.train, FolderDataset) and splits.statistics is None
+    assert splits.note.startswith("mixed sizes, so 224") and "streamed" in splits.note
     image, label = splits.test[3]
     assert image.shape == (1, 224, 224) and label == 1
     r, g, b = class_colour(1)
@@ -155,6 +160,65 @@ def test_folder_val_class_mismatch_and_missing_split(tmp_path):
         load_dataset(f"folder:{tmp_path / 'nowhere'}")
 
 
+@pytest.mark.parametrize("channels, recipe", [(3, "cifar"), (1, "cifar-gray")])
+def test_folder_of_one_size_is_read_at_that_size_with_its_own_statistics(tmp_path, channels, recipe):
+    """Images that all share one size are used at that size (no resize), with CIFAR's recipe
+    normalised by the folder's own mean and std."""
+    source = synthetic_splits(n_classes=3, train_per_class=4, test_per_class=2, image_size=12, channels=channels)
+    splits = load_dataset(f"folder:{export_image_folder(source, tmp_path / 'tree')}")
+    assert (splits.image_size, splits.channels, splits.augment) == (12, channels, recipe)
+    assert splits.note.startswith("every image's own size; CIFAR recipe") and "into memory" in splits.note
+    assert torch.equal(splits.train.images, source.train.images) and torch.equal(splits.test.labels, source.test.labels)
+    pixels = source.train.images.double() / 255                                      # by hand, (N, C, H, W)
+    mean = [pixels[:, c].mean().item() for c in range(channels)]
+    std = [((pixels[:, c] - mean[c]) ** 2).mean().sqrt().item() for c in range(channels)]
+    assert np.allclose(splits.statistics[0], mean) and np.allclose(splits.statistics[1], std)
+    spec = splits.spec()
+    assert (spec.crop_padding, spec.flip, spec.mean, spec.std) == (4, True, splits.statistics[0], splits.statistics[1])
+    assert spec.mean != AUGMENTATIONS[recipe].mean
+
+
+def test_large_small_image_folder_streams_with_the_same_statistics(tmp_path):
+    source = synthetic_splits(n_classes=2, train_per_class=5, test_per_class=2, image_size=10)
+    root = export_image_folder(source, tmp_path / "tree")
+    held, streamed = load_image_folder(root), load_image_folder(root, memory_limit=0)
+    assert isinstance(streamed.train, FolderDataset) and streamed.train.recipe == "square"
+    assert streamed.augment == "cifar" and "streamed" in streamed.note
+    assert np.allclose(streamed.statistics, held.statistics)
+    assert torch.equal(streamed.train[3][0], held.train.images[3])
+    with pytest.raises(ValueError, match="statistics"):
+        DatasetSplits("x", held.train, held.test, 2, 3, 10, ["a", "b"], "cifar", statistics=((0.5,), (0.2,)))
+    assert np.allclose(channel_statistics(torch.full((2, 1, 3, 3), 51, dtype=torch.uint8)), ((0.2,), (0.0,)))
+
+
+def test_imagenet_recipe_crops_in_the_workers(tmp_path):
+    """Test view: Resize(S * 256/224) then CenterCrop(S); train view: RandomResizedCrop(S) of the
+    full-size image; iterate_batches(training=True) reads the train view."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    ramp = np.repeat(np.repeat((np.arange(128) * 2).astype(np.uint8)[None, :, None], 128, 0), 3, 2)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    paths = [str(tmp_path / "noise.png"), str(tmp_path / "ramp.png")]
+    data = FolderDataset(paths, torch.tensor([0, 1]), 56, 3, recipe="imagenet")
+    expected = np.asarray(Image.fromarray(noise).resize((64, 64), Image.BILINEAR))[4:60, 4:60]   # 64 = 56 * 256/224
+    assert torch.equal(data[0][0], torch.from_numpy(expected.copy()).permute(2, 0, 1))
+    assert torch.equal(imagenet_transform(56, False)(Image.fromarray(noise[:64, :64])).permute(1, 2, 0),
+                       torch.from_numpy(noise[4:60, 4:60]))
+    torch.manual_seed(0)
+    train = data.for_training()
+    spans = [int(x[0].float().mean(0).max() - x[0].float().mean(0).min()) for x in (train[1][0] for _ in range(20))]
+    assert all(train[1][0].shape == (3, 56, 56) for _ in range(3))
+    test_span = int(data[1][0][0].float().mean(0).max() - data[1][0][0].float().mean(0).min())   # ~ 7/8 of 254
+    assert 200 < test_span < 240 and min(spans) < 150 and max(spans) > 180 and len(set(spans)) > 10
+    batches = [x for x, _ in iterate_batches(data, torch.arange(2), 2, shuffle=False)]
+    assert torch.equal(batches[0], torch.stack([data[0][0], data[1][0]]))
+    trained = [x for x, _ in iterate_batches(data, torch.arange(2), 2, shuffle=False, training=True)]
+    assert not torch.equal(trained[0], batches[0])
+
+
 # ----------------------------------------------------------------------------- class orders
 def test_cifar_order_is_a_permutation():
     assert sorted(CIFAR100_ORDER_1) == list(range(100))
@@ -169,10 +233,36 @@ def test_class_orders():
     assert class_order("cifar100", 10) == [0, 8, 4, 1, 6, 9, 3, 5, 2, 7]
     first, second = class_order("digits", 10, order=1), class_order("digits", 10, order=2)
     assert sorted(first) == list(range(10)) and first != list(range(10)) and first != second
-    assert class_order("cifar100", 100, order=1) == class_order("digits", 100, order=1)
     assert first == class_order("digits", 10, order=1)
     with pytest.raises(ClassOrderError, match="order"):
         class_order("digits", 10, order=-1)
+
+
+def test_cifar_orders_are_the_authors_three():
+    """options/data/cifar100_3orders.yaml: orders 0, 1 and 2, in that order; 3 on are our seeded ones."""
+    orders = [class_order("cifar100", 100, order=k) for k in range(3)]
+    assert orders[0] == list(CIFAR100_ORDER_1)
+    assert orders[1][:6] == [58, 30, 93, 69, 21, 77] and orders[1][-3:] == [23, 64, 61]
+    assert orders[2][:6] == [71, 54, 45, 32, 4, 8] and orders[2][-3:] == [85, 43, 11]
+    assert all(sorted(o) == list(range(100)) for o in orders)
+    ours = class_order("cifar100", 100, order=3)
+    assert sorted(ours) == list(range(100)) and ours not in orders
+    assert ours == class_order("digits", 100, order=3)                  # the same seeded permutation
+    assert class_order("synthetic-cifar100", 100, order=2) == orders[2]
+
+
+def test_imagenet_orders_are_the_authors_for_wordnet_folders():
+    """imagenet100_1order.yaml and imagenet1000_1order.yaml, for trees of sorted WordNet ids."""
+    def wnids(n: int) -> list[str]:
+        return ["n01440764"] + [f"n{1440765 + i:08d}" for i in range(n - 1)]
+    in100 = class_order("folder:x", 100, 0, wnids(100))
+    assert in100[:5] == [68, 56, 78, 8, 23] and in100[-3:] == [49, 57, 33] and sorted(in100) == list(range(100))
+    in1000 = class_order("folder:x", 1000, 0, wnids(1000))
+    assert in1000[:5] == [54, 7, 894, 512, 126] and in1000[-3:] == [945, 697, 417]
+    assert sorted(in1000) == list(range(1000))
+    assert class_order("folder:x", 100, 0, [f"class{i:03d}" for i in range(100)]) == list(range(100))
+    assert class_order("folder:x", 100, 0, wnids(101)[1:]) == list(range(100))   # not the first 100 ids
+    assert class_order("folder:x", 100, 1, wnids(100)) == class_order("digits", 100, 1)    # ours
 
 
 # ----------------------------------------------------------------------------- scenario
@@ -386,7 +476,7 @@ def test_iterate_array_batches_covers_each_index_once():
 
 
 def test_iterate_folder_batches_matches_array_order(rgb_tree):
-    splits = load_dataset(f"folder:{rgb_tree}", image_size=8)
+    splits = load_image_folder(rgb_tree, image_size=8, memory_limit=0)       # streamed
     folder = splits.train.with_labels(torch.arange(len(splits.train)))
     indices = torch.arange(2, 22)
     batches = _epoch(folder, indices, seed=0, num_workers=1)

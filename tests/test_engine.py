@@ -135,12 +135,26 @@ def test_cifar_shaped_standin_runs_a_tiny_task(tmp_path):
     assert [t.n_classes for t in run.tasks] == [4, 6]
 
 
-def test_folder_dataset_runs_a_tiny_task(tmp_path):
-    root = write_image_folder(tmp_path / "tree", n_classes=3, train_per_class=6, val_per_class=2, image_size=40)
-    cfg = FAST.replace(dataset=f"folder:{root}", backbone="resnet18_small_stem", image_size=16, base_classes=2,
+def test_folder_dataset_runs_a_tiny_task(tmp_path, capsys):
+    """A folder of one size runs at that size; the run's first line says so."""
+    root = write_image_folder(tmp_path / "tree", n_classes=3, train_per_class=6, val_per_class=2, image_size=16,
+                              same_size=True)
+    cfg = FAST.replace(dataset=f"folder:{root}", backbone="resnet18_small_stem", base_classes=2,
                        increment=1, epochs=1, finetune_epochs=1, memory_per_class=2, num_workers=0)
     run = run_experiment(cfg, tmp_path / "run", bars=False)["podnet"]
     assert [t.n_classes for t in run.tasks] == [2, 3]
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "16x16 images (every image's own size; CIFAR recipe, the folder's mean/std; decoded into memory" in first
+
+
+def test_imagenet_recipe_folder_runs_a_tiny_task(tmp_path, capsys):
+    """Images over 64 px stream through the ImageNet crops (train RandomResizedCrop, test Resize + CenterCrop)."""
+    root = write_image_folder(tmp_path / "tree", n_classes=3, train_per_class=4, val_per_class=2, image_size=72)
+    cfg = FAST.replace(dataset=f"folder:{root}", backbone="resnet18_small_stem", image_size=72, base_classes=2,
+                       increment=1, epochs=1, finetune_epochs=1, memory_per_class=2, num_workers=0)
+    run = run_experiment(cfg, tmp_path / "run", bars=False)["podnet"]
+    assert [t.n_classes for t in run.tasks] == [2, 3]
+    assert "72x72 images (image_size=72; ImageNet recipe; streamed from disk)" in capsys.readouterr().out
 
 
 BAD_CONFIGS = [
@@ -155,7 +169,7 @@ BAD_CONFIGS = [
     (["--set", "base_classes=11"], "base"),
     (["--set", "epochs=0"], "epochs=0 is not valid; allowed values: numbers >= 1"),
     (["--set", "lr=-1"], "lr=-1.0 is not valid; allowed values: numbers > 0"),
-    (["--set", "nca_hinge=maybe"], "nca_hinge='maybe' is not valid; allowed values: a true/false"),
+    (["--set", "nca_hinge=maybe"], "nca_hinge='maybe' is not valid; allowed values: true/false"),
     (["--set", "lamda_c=3"], "unknown config field 'lamda_c'"),
     (["--device", "tpu"], "device='tpu' is not valid; allowed values: auto, cpu, cuda"),
     (["--preset", "cifar10"], "preset='cifar10' is not valid; allowed values: digits"),
@@ -212,6 +226,33 @@ def test_two_process_data_parallel_run_on_cpu(tmp_path):
     run = RunResult.load(out / "podnet")
     assert len(run.tasks) == 6 and run.tasks[0].acc_nme > 50.0
     assert json.loads((out / "summary.json").read_text())[0]["method"] == "podnet"
+
+
+def test_ranks_hold_the_same_memory_and_classifier_after_a_task(tmp_path):
+    """Under torchrun (2 gloo processes), exemplars and imprinted proxies are chosen on rank 0 and
+    broadcast: with rank 1's features perturbed, both ranks still hold the same memory and the same
+    classifier after task 1; letting each rank choose for itself makes them differ."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PODNET_PROGRESS": "0"}
+    script = Path(__file__).with_name("ddp_ranks.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def same(mode: str) -> tuple[bool, bool]:
+        a, b = (torch.load(tmp_path / f"{mode}_rank{r}.pt") for r in (0, 1))
+        ranks_a, ranks_b = a["memory"]["rankings"], b["memory"]["rankings"]
+        memory = a["memory"]["m"] == b["memory"]["m"] and ranks_a.keys() == ranks_b.keys() \
+            and all(torch.equal(v, ranks_b[k]) for k, v in ranks_a.items())
+        classifier = all(torch.equal(v, b["classifier"][k]) for k, v in a["classifier"].items())
+        return memory, classifier
+
+    assert same("broadcast") == (True, True)
+    assert same("own-choice") == (False, False)
 
 
 def test_batched_augmentation_trains_as_well_as_the_per_image_path(tmp_path, monkeypatch):

@@ -64,8 +64,10 @@ def test_icarl_targets_old_classes_with_teacher_sigmoids(net):
     terms = build_method("icarl", Config()).loss_terms(net, out, old, y, info)
     goal = F.one_hot(y, 6).float()
     goal[:, :5] = torch.sigmoid(old.scores)
-    expected = F.binary_cross_entropy_with_logits(out.scores, goal, reduction="none").sum(1).mean()
-    assert terms["bce"].item() == pytest.approx(expected.item())
+    # iCaRL's reduction: the mean over batch x classes (its reference code; the PODNet authors' port too)
+    p = torch.sigmoid(out.scores)
+    by_hand = -(goal * p.log() + (1 - goal) * (1 - p).log()).sum() / (4 * 6)
+    assert terms["bce"].item() == pytest.approx(by_hand.item(), rel=1e-5)
 
 
 def test_ucir_terms_by_hand(net):
@@ -101,3 +103,33 @@ def test_registry_and_recipes():
     assert not build_method("podnet", cfg.replace(finetune_classifier=False)).finetunes_classifier(TaskInfo(1, 6, 1))
     with pytest.raises(ValueError, match="method='bic'.*allowed values"):
         build_method("bic", cfg)
+
+
+def _learning_rates(method: str, cfg: Config) -> list[float]:
+    """The main training's lr in each epoch, from the method's own schedule."""
+    schedule = build_method(method, cfg).schedule
+    opt = schedule.optimizer([torch.nn.Parameter(torch.zeros(1))], cfg.lr, cfg.momentum, cfg.weight_decay)
+    scheduler, rates = schedule.scheduler(opt, cfg.epochs), []
+    for _ in range(cfg.epochs):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return rates
+
+
+def test_baselines_follow_their_own_papers_schedules():
+    """iCaRL: lr 2.0, /5 after 49 and 63 of 70 epochs, wd 1e-5; UCIR: lr 0.1, /10 after 80 and 120 of 160."""
+    icarl = _learning_rates("icarl", Config(epochs=70))
+    assert icarl[0] == pytest.approx(2.0) and icarl[48] == pytest.approx(2.0)
+    assert icarl[49] == pytest.approx(0.4) and icarl[62] == pytest.approx(0.4) and icarl[63] == pytest.approx(0.08)
+    schedule = build_method("icarl", Config()).schedule
+    opt = schedule.optimizer([torch.nn.Parameter(torch.zeros(1))], 0.1, 0.9, 5e-4)
+    assert opt.param_groups[0]["weight_decay"] == pytest.approx(1e-5)
+    ucir = _learning_rates("ucir", Config())
+    assert ucir[79] == pytest.approx(0.1) and ucir[80] == pytest.approx(0.01) and ucir[120] == pytest.approx(0.001)
+    podnet = _learning_rates("podnet", Config())          # cosine annealing, the authors' PODNet options
+    assert podnet[0] == pytest.approx(0.1) and podnet[80] == pytest.approx(0.05) and podnet[-1] < 1e-4
+    assert _learning_rates("finetune", Config()) == podnet
+    assert build_method("ucir", Config()).finetunes_classifier(TaskInfo(1, 6, 1))
+    assert not build_method("ucir", Config()).finetunes_classifier(TaskInfo(0, 5, 5))
+    assert not build_method("ucir", Config()).clips_gradients

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from podnet_lib.engine.metrics import (accuracy_matrix, average_forgetting, average_incremental_accuracy,
-                                forgetting, group_accuracies, summary, summary_table,
+                                backward_transfer, forgetting, group_accuracies, summary, summary_table,
                                 top1_accuracy)
 from podnet_lib.engine.results import RunResult, TaskResult
 
@@ -152,6 +152,17 @@ def test_forgetting_by_hand():
     np.testing.assert_allclose(forgetting(np.array([[50, np.nan], [60, 40]])), [-10.0])
 
 
+def test_backward_transfer_by_hand():
+    # task 0 peaks after task 1 (90) but BWT compares with just after it was learned (80)
+    m = np.array([[80.0, np.nan, np.nan], [90.0, 70.0, np.nan], [60.0, 65.0, 50.0]])
+    assert backward_transfer(m) == pytest.approx(((60 - 80) + (65 - 70)) / 2)      # -12.5
+    assert average_forgetting(m) == pytest.approx(((90 - 60) + (70 - 65)) / 2)     # 17.5, not 12.5
+    assert backward_transfer(np.array([[50.0, np.nan], [60.0, 40.0]])) == pytest.approx(10.0)
+    assert math.isnan(backward_transfer(np.array([[42.0]])))
+    with pytest.raises(ValueError, match="square"):
+        backward_transfer(np.zeros((2, 3)))
+
+
 def test_summary_and_table():
     s = summary(make_run())
     assert s["avg_inc_acc_nme"] == pytest.approx(226 / 3)
@@ -159,12 +170,16 @@ def test_summary_and_table():
     assert s["final_acc_cnn"] == 56.0
     assert s["avg_forgetting_nme"] == pytest.approx(17.5)
     assert s["avg_forgetting_cnn"] == pytest.approx((38.0 + 15.0) / 2)
+    assert s["bwt_nme"] == pytest.approx(((60 - 90) + (65 - 70)) / 2)
+    assert s["bwt_cnn"] == pytest.approx(((50 - 88) + (60 - 75)) / 2)
     no_nme = summary(make_run("finetune", nme=False))
     assert no_nme["avg_inc_acc_nme"] is None and no_nme["avg_inc_acc_cnn"] is not None
+    assert no_nme["bwt_nme"] is None and no_nme["bwt_cnn"] == s["bwt_cnn"]
 
     table = summary_table([make_run(), make_run("finetune", nme=False)])
     lines = table.splitlines()
     assert len(lines) == 4 and lines[2].startswith("podnet") and lines[3].startswith("finetune")
-    assert lines[2].split()[1:] == ["75.33", "71.67", "60.00", "56.00", "17.50", "26.50"]
-    assert lines[3].split()[1:] == ["-", "71.67", "-", "56.00", "-", "26.50"]
+    assert lines[2].split()[1:] == ["75.33", "71.67", "60.00", "56.00", "17.50", "26.50",
+                                    "-17.50", "-26.50"]
+    assert lines[3].split()[1:] == ["-", "71.67", "-", "56.00", "-", "26.50", "-", "-26.50"]
     assert len({len(line) for line in lines}) == 1                   # fixed width

@@ -56,12 +56,12 @@ def test_report_has_every_number_of_summary_table(run_dir, tmp_path):
     text = page.read_text()
     assert page == tmp_path / "rep" / "report.html" and text.startswith("<!DOCTYPE html>")
     runs = [RunResult.load(run_dir / m) for m in ("podnet", "finetune")]
-    for line in summary_table(runs).splitlines()[2:]:       # method, then 6 numbers with 2 decimals
+    for line in summary_table(runs).splitlines()[2:]:       # method, then 8 numbers with 2 decimals
         method, *numbers = line.split()
-        assert len(numbers) == 6 and all(re.fullmatch(r"-?\d+\.\d\d|-", n) for n in numbers)
-        assert _md_row(md, f"a/{method}")[2:8] == numbers
+        assert len(numbers) == 8 and all(re.fullmatch(r"-?\d+\.\d\d|-", n) for n in numbers)
+        assert _md_row(md, f"a/{method}")[2:10] == numbers
         row = re.search(rf"<tr><td>a/{method}</td>(.*?)</tr>", text).group(1)
-        assert re.findall(r"<td>(.*?)</td>", row)[1:7] == numbers
+        assert re.findall(r"<td>(.*?)</td>", row)[1:9] == numbers
     assert "no published number" in md                      # digits is none of the paper's protocols
 
 
@@ -146,3 +146,36 @@ def test_main_writes_the_report_or_prints_the_error(run_dir, tmp_path, capsys):
     assert main(argparse.Namespace(run_dirs=[tmp_path / "nowhere"], out=tmp_path / "rep2")) == 2
     assert str(tmp_path / "nowhere") in capsys.readouterr().err
     assert not (tmp_path / "rep2").exists()
+
+
+def _hand_made_run(root: Path, name: str, cfg, nme: list[float], cnn: list[float]) -> Path:
+    """A run directory with given accuracies after each task (two tasks), no training."""
+    from podnet_lib.engine.results import TaskResult
+    tasks = [TaskResult(task=t, n_classes=50 + t, new_classes=[50 + t] if t else list(range(50)),
+                        acc_nme=nme[t], acc_cnn=cnn[t], task_acc_nme=[nme[t]] * (t + 1),
+                        task_acc_cnn=[cnn[t]] * (t + 1)) for t in range(len(nme))]
+    out = root / name
+    out.mkdir(parents=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict()))
+    RunResult(method="podnet", config=cfg.to_dict(), tasks=tasks).save(out / "podnet")
+    return out
+
+
+def test_report_gives_mean_and_std_over_class_orders_beside_the_paper(tmp_path):
+    base = get_preset("cifar100-50steps-nme")
+    runs = [_hand_made_run(tmp_path, f"order{k}", base.replace(class_order=k, device=device), nme, cnn)
+            for k, device, nme, cnn in ((0, "cpu", [62.0, 58.0], [60.0, 54.0]),
+                                        (1, "cuda", [64.0, 60.0], [61.0, 55.0]),
+                                        (2, "auto", [66.0, 62.0], [62.0, 56.0]))]
+    other = _hand_made_run(tmp_path, "other", base.replace(lambda_c=1.0, class_order=1), [50.0, 40.0], [50.0, 40.0])
+    write_report(runs + [other], tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Mean over class orders and seeds" in md
+    row = _md_row(md, "podnet")
+    # NME averages 60, 62, 64 -> 62.00 ± 1.63; CNN 57, 58, 59 -> 58.00 ± 0.82; the paper: Table 1, 50 steps
+    assert row[2:] == ["(0, 1), (1, 1), (2, 1)", "62.00 ± 1.63", "58.00 ± 0.82", "61.40 ± 0.68", "57.98 ± 0.46"]
+    assert sum(line.startswith("| podnet |") for line in md.splitlines()) == 1     # λc = 1 is another protocol
+    from podnet_lib.report.compare import load_sources
+    from podnet_lib.report.orders import order_rows
+    assert order_rows(load_sources(runs[0]) + load_sources(other))[1] == []        # no two runs of one protocol
+    assert len(order_rows(load_sources(runs[0]) + load_sources(runs[1]))[1]) == 1

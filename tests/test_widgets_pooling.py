@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -18,6 +19,7 @@ from podnet_lib.model.backbones import build_backbone  # noqa: E402
 from podnet_lib.book.exercises.pod import (  # noqa: E402
     check_authors_spatial, check_pod_flat, check_pod_spatial, check_pod_width,
 )
+from podnet_lib.book.widgets import drift as D  # noqa: E402
 from podnet_lib.book.widgets import pooling as W  # noqa: E402
 
 
@@ -84,7 +86,7 @@ def test_perturb_rejects_bad_arguments(maps):
 def test_pod_losses_match_the_library_when_not_normalised(maps):
     new = W.perturb(maps, "noise", 0.3, gen())
     losses = W.pod_losses(maps, new, normalise="none")
-    assert list(losses) == list(W.AXES)
+    assert list(losses) == list(W.POOLINGS)
     assert losses["width"] == pytest.approx(float(pod.pod_width(maps, new)), rel=1e-6)
     assert losses["height"] == pytest.approx(float(pod.pod_height(maps, new)), rel=1e-6)
     assert losses["spatial"] == pytest.approx(float(pod.pod_spatial(maps, new)), rel=1e-6)
@@ -152,16 +154,46 @@ def test_strength_from_level_covers_the_documented_ranges():
 
 # --- figures -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("axis", W.AXES)
-def test_show_pooling_and_compare_pooled_draw_every_axis(maps, axis):
+@pytest.mark.parametrize("pooling", W.POOLINGS)
+def test_show_pooling_and_compare_pooled_draw_every_pooling(maps, pooling):
     image = torch.zeros(1, 10, 14, dtype=torch.uint8)
-    fig = W.show_pooling(maps[0], axis, image)
+    fig = W.show_pooling(maps[0], pooling, image)
     assert isinstance(fig, Figure)
-    assert f"POD-{axis}" in fig._suptitle.get_text()
+    assert f"POD-{pooling}" in fig._suptitle.get_text()
     new = W.perturb(maps, "noise", 0.3, gen())
-    fig = W.compare_pooled(maps[0], new[0], axis)
+    fig = W.compare_pooled(maps[0], new[0], pooling)
     assert isinstance(fig, Figure)
-    assert f"{float(pod.pod_distance(maps[:1], new[:1], axis)):.4g}" in fig._suptitle.get_text()
+    assert f"{float(pod.pod_distance(maps[:1], new[:1], pooling)):.4g}" in fig._suptitle.get_text()
+
+
+def test_all_poolings_draws_six_titled_panels_with_their_counts(maps):
+    c, h, w = maps[0].shape
+    fig = W.all_poolings(maps[0], torch.zeros(1, 10, 14, dtype=torch.uint8))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title().startswith("POD-")]
+    assert [t.split(":")[0] for t in titles] == [f"POD-{p}" for p in W.POOLINGS]
+    counts = {"pixel": c * h * w, "channel": h * w, "gap": c, "width": c * h, "height": c * w, "spatial": c * (h + w)}
+    for title, pooling in zip(titles, W.POOLINGS):
+        assert f"{counts[pooling]} values" in title, title
+    assert len(titles) == 6 and any(ax.get_title() == "input image" for ax in fig.axes)
+    without_image = W.all_poolings(maps[0])
+    assert not any(ax.get_title() == "input image" for ax in without_image.axes)
+    with pytest.raises(ValueError, match="C, H, W"):
+        W.all_poolings(maps)
+
+
+def test_tile_channels_puts_each_channel_in_its_tile(maps):
+    grid = W.tile_channels(maps[0])                      # 6 channels of 5 x 7 -> 3 columns, 2 rows
+    assert grid.shape == (2 * 6 - 1, 3 * 8 - 1)
+    assert grid[0:5, 0:7] == pytest.approx(maps[0, 0].numpy())
+    assert grid[6:11, 8:15] == pytest.approx(maps[0, 4].numpy())       # channel 4: row 1, column 1
+    assert np.isnan(grid[5, :]).all() and np.isnan(grid[:, 7]).all()
+
+
+def test_most_reactive_follows_the_normalisation(maps):
+    by_teacher = W.most_reactive(maps, "teacher")
+    assert set(by_teacher) == set(W.PERTURBATIONS)
+    assert by_teacher["shift_width"] not in ("width", "gap")            # blind ones never react most
+    assert W.most_reactive(maps, "values")["noise"] != "pixel"          # pixel pools nothing: smallest per value
 
 
 def test_figure_functions_reject_batched_maps(maps):
@@ -278,3 +310,83 @@ def test_trained_backbone_trains_once_then_loads(tmp_path, monkeypatch):
     out = W.stage_outputs(again, images)
     assert [tuple(m.shape) for m in out.maps] == [(10, 16, 8, 8), (10, 32, 4, 4), (10, 64, 2, 2), (10, 64, 2, 2)]
     assert tuple(out.features.shape) == (10, 64)
+
+
+# --- the real students: one teacher, then task 1 by finetune and by PODNet ----------------------
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory):
+    """Digits 8x8, base 5 classes, then task 1 by each recipe: a few seconds, cached in a tmp dir."""
+    from podnet_lib.engine.presets import get_preset
+
+    cfg = get_preset("digits-fast").replace(epochs=3, finetune_epochs=2, batch_size=16, device="cpu", seed=0)
+    root = tmp_path_factory.mktemp("students")
+    return cfg, root, D.real_students(cfg, root, per_class=5)
+
+
+def test_stage_drift_is_pod_spatial_of_each_stage(maps):
+    other = W.perturb(maps, "noise", 0.5, gen())
+    assert D.stage_drift([maps, maps], [maps, maps]) == [0.0, 0.0]
+    assert D.stage_drift([maps], [other]) == [pytest.approx(float(pod.pod_spatial(maps, other, form="authors")))]
+    assert D.stage_drift([maps], [other], form="paper") == [pytest.approx(float(pod.pod_spatial(maps, other)))]
+
+
+def test_each_student_has_one_drift_point_per_epoch(students):
+    cfg, _, s = students
+    assert set(s.drift) == set(D.STUDENTS) == set(s.nets) == set(s.results)
+    expected = {"finetune": ["start"] + ["train"] * cfg.epochs,
+                "podnet": ["start"] + ["train"] * cfg.epochs + ["finetune"] * cfg.finetune_epochs}
+    for recipe, curve in s.drift.items():
+        assert curve.phase == expected[recipe]
+        assert curve.epoch[:cfg.epochs + 1] == list(range(cfg.epochs + 1))
+        assert len(curve.stages) == 4 and all(len(v) == len(curve.phase) for v in curve.stages)
+        assert all(v[0] == pytest.approx(0.0, abs=1e-6) for v in curve.stages)      # before a step: the teacher
+        assert all(max(v) > 0.01 for v in curve.stages)                             # then it moves
+
+
+def test_podnet_student_stays_closer_to_the_teacher_and_remembers(students):
+    _, _, s = students
+    fine, podnet = s.drift["finetune"], s.drift["podnet"]
+    assert podnet.stages[3][-1] < 0.5 * fine.stages[3][-1]                  # stage 4, last epoch
+    assert all(p[-1] < f[-1] for p, f in zip(podnet.stages, fine.stages))
+    assert s.results["podnet"].old_acc_cnn > s.results["finetune"].old_acc_cnn + 30
+    assert s.results["finetune"].new_acc_cnn > 90                            # it did learn the new class
+
+
+def test_students_start_from_the_teacher_and_load_from_the_cache(students, monkeypatch):
+    from podnet_lib.engine.cache import trained_learner
+    from podnet_lib.engine.train import IncrementalLearner
+
+    cfg, root, s = students
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached students should have been loaded")
+
+    monkeypatch.setattr(IncrementalLearner, "run_task", no_training)
+    again = D.real_students(cfg, root, per_class=5)
+    for recipe in D.STUDENTS:
+        for a, b in zip(s.nets[recipe].state_dict().values(), again.nets[recipe].state_dict().values()):
+            assert torch.equal(a, b)
+        assert again.drift[recipe] == s.drift[recipe]
+    teacher = trained_learner(cfg.replace(methods=("podnet",)), root, upto_task=0)
+    probe = D.probe_images(teacher, range(5), 5)
+    old = W.stage_outputs(s.teacher.backbone, probe).maps
+    for recipe, net in s.nets.items():                  # the last point of a curve is the cached student
+        last = D.stage_drift(old, W.stage_outputs(net.backbone, probe).maps)
+        assert last == pytest.approx([v[-1] for v in s.drift[recipe].stages], rel=1e-4, abs=1e-6)
+        assert net.classifier.group_sizes == [5, 1]
+
+
+def test_student_figures(students):
+    _, _, s = students
+    fig = D.drift_figure(s.drift)
+    assert [ax.get_title() for ax in fig.axes] == [f"stage {l}" for l in range(1, 5)]
+    old = torch.randn(4, 6, 5, 7, generator=gen())
+    views = {"finetune": old * 2, "podnet": old * 1.1}
+    for pooling in W.POOLINGS:
+        fig = D.students_view(old, views, pooling, sample=1)
+        labels = fig.axes[0].get_legend_handles_labels()[1]
+        assert labels == ["finetune student", "podnet student"]
+        heights = [p.get_height() for p in fig.axes[0].patches]      # six bars per student, in order
+        assert heights[:6] == pytest.approx([1.0] * 6, rel=1e-4)       # student = 2 x teacher: (2 - 1)^2
+        assert heights[6:12] == pytest.approx([0.01] * 6, rel=1e-3)    # 1.1 x teacher: 0.1^2

@@ -28,18 +28,20 @@ from podnet_lib.data.datasets import (
     FolderDataset,
     load_dataset,
 )
+from podnet_lib.data.folders import IN_MEMORY_BYTES, SMALL_IMAGE_MAX, channel_statistics
 from podnet_lib.data.loading import class_indices, iterate_batches, num_batches
 from podnet_lib.data.orders import CIFAR100_ORDER_1, ClassOrderError, class_order
 from podnet_lib.data.scenario import Scenario, ScenarioError, make_scenario, remap
-from podnet_lib.data.standins import synthetic_splits, write_image_folder
+from podnet_lib.data.standins import export_image_folder, synthetic_splits, write_image_folder
 
 __all__ = [
     "AUGMENTATIONS", "AugmentError", "AugmentParams", "AugmentSpec", "apply_params", "augment",
     "augment_one", "draw_params", "hflip", "normalise",
     "DATASET_FORMS", "check_dataset_name", "ArrayDataset", "DatasetNameError", "DatasetNotFoundError", "DatasetSplits",
     "FolderDataset", "load_dataset",
+    "IN_MEMORY_BYTES", "SMALL_IMAGE_MAX", "channel_statistics",
     "class_indices", "iterate_batches", "num_batches",
     "CIFAR100_ORDER_1", "ClassOrderError", "class_order",
     "Scenario", "ScenarioError", "make_scenario", "remap",
-    "synthetic_splits", "write_image_folder",
+    "export_image_folder", "synthetic_splits", "write_image_folder",
 ]

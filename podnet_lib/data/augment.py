@@ -47,7 +47,11 @@ AUGMENTATIONS: dict[str, AugmentSpec] = {
     "cifar": AugmentSpec(4, True, 63 / 255, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     # Digits: a 1-pixel shift, no flip; mean/std of the 8x8 train pixels (seed-0 split).
     "digits": AugmentSpec(1, False, 0.2, (0.3053,), (0.3758,)),
-    # ImageNet: the crop already happened at decode time, so no padding here.
+    # Grayscale small-image folders: the CIFAR recipe; the folder's own mean/std replace these
+    # (`DatasetSplits.statistics`), as they do for 3-channel folders.
+    "cifar-gray": AugmentSpec(4, True, 63 / 255, (0.4782,), (0.2667,)),
+    # ImageNet: the random-resized crop happens in the DataLoader workers
+    # (`folders.imagenet_transform`), so no padding here; flip and brightness follow in batches.
     "imagenet": AugmentSpec(0, True, 63 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     # Grayscale image folders: ImageNet's recipe with its channel-averaged mean/std.
     "imagenet-gray": AugmentSpec(0, True, 63 / 255, (0.449,), (0.226,)),

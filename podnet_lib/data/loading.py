@@ -2,8 +2,8 @@
 
 In-memory splits (`ArrayDataset`) are sliced directly: one permutation of the indices
 per epoch, then contiguous slices, with no per-image Python. Image folders
-(`FolderDataset`) go through a torch DataLoader with workers. Both kinds walk the
-indices in the same order for the same generator state.
+(`FolderDataset`) go through a torch DataLoader with workers, which decode and (for the
+ImageNet recipe) crop. Both kinds walk the indices in the same order for the same generator state.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from podnet_lib.data.datasets import ArrayDataset, FolderDataset
+from podnet_lib.data.folders import FolderDataset
+from podnet_lib.data.splits import ArrayDataset
 
 
 def class_indices(labels: Tensor, classes: Sequence[int] | Tensor) -> Tensor:
@@ -59,12 +60,14 @@ def _folder_batches(dataset: FolderDataset, order: Tensor, batch_size: int, devi
 def iterate_batches(dataset: ArrayDataset | FolderDataset, indices: Tensor, batch_size: int, *,
                     shuffle: bool, generator: torch.Generator | None = None,
                     device: torch.device | str = "cpu", drop_last: bool = False,
-                    num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+                    num_workers: int = 0, training: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
     """One epoch over `indices`: yields (uint8 images (B, C, H, W), int64 labels (B,)) on `device`.
 
     shuffle draws one permutation from the CPU `generator` (the same generator state gives
     the same batches for both dataset kinds). drop_last skips a last, smaller batch.
-    num_workers only matters for FolderDataset (decoding happens in those processes).
+    num_workers and training only matter for FolderDataset: decoding happens in those worker
+    processes, with the training transform (ImageNet recipe: RandomResizedCrop) when `training`,
+    else the test one (Resize + CenterCrop).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -75,5 +78,5 @@ def iterate_batches(dataset: ArrayDataset | FolderDataset, indices: Tensor, batc
     if isinstance(dataset, ArrayDataset):
         return _array_batches(dataset, order, batch_size, device, drop_last)
     if isinstance(dataset, FolderDataset):
-        return _folder_batches(dataset, order, batch_size, device, drop_last, num_workers)
+        return _folder_batches(dataset.for_training(training), order, batch_size, device, drop_last, num_workers)
     raise TypeError(f"dataset must be an ArrayDataset or a FolderDataset, got {type(dataset).__name__}")

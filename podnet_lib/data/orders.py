@@ -1,47 +1,77 @@
 """Class orders: which classes arrive in which task (paper Sec. 4).
 
-A class order is a permutation of the dataset's class ids; position k in it becomes the
-incremental label k (see `scenario.Scenario`). CIFAR-100's order 1 is the iCaRL order
-the paper (and the authors' implementation) use.
+A class order is a permutation of the dataset's class ids: `order[i]` is the original label
+of the class learned in position i, which becomes the incremental label i (see
+`scenario.Scenario`). The paper averages CIFAR-100 over three orders and runs ImageNet with one;
+the authors published all of them with their code (`options/data/cifar100_3orders.yaml`,
+`imagenet100_1order.yaml`, `imagenet1000_1order.yaml`). They are stored as data, in
+`published_orders.json` beside this module, and order index k < their number is published
+order k. Every higher index (every index for a dataset without published orders) is a
+seeded permutation of this project's own, not one the authors used.
 """
 from __future__ import annotations
 
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Sequence
+
 import torch
 
-# iCaRL's CIFAR-100 order, the paper's class order 1.
-CIFAR100_ORDER_1: tuple[int, ...] = (
-    87, 0, 52, 58, 44, 91, 68, 97, 51, 15, 94, 92, 10, 72, 49, 78, 61, 14, 8, 86,
-    84, 96, 18, 24, 32, 45, 88, 11, 4, 67, 69, 66, 77, 47, 79, 93, 29, 50, 57, 83,
-    17, 81, 41, 12, 37, 59, 25, 20, 80, 73, 1, 28, 6, 46, 62, 82, 53, 9, 31, 75,
-    38, 63, 33, 74, 27, 22, 36, 3, 16, 21, 60, 19, 70, 90, 89, 43, 5, 42, 65, 76,
-    40, 30, 23, 85, 2, 95, 56, 48, 71, 64, 98, 13, 99, 7, 34, 55, 54, 26, 35, 39,
-)
-
+ORDERS_FILE = Path(__file__).with_name("published_orders.json")
 CIFAR_LIKE = ("cifar100", "synthetic-cifar100", "synthetic-cifar100-full")
-SEED_BASE = 1993             # order k >= 1 is torch.randperm seeded with SEED_BASE + k
+FIRST_IMAGENET_WNID = "n01440764"   # the first of ImageNet's sorted WordNet ids
+SEED_BASE = 1993                    # seeded order k is torch.randperm seeded with SEED_BASE + k
+_WNID = re.compile(r"n\d{8}")
 
 
 class ClassOrderError(ValueError):
     """An invalid `order` or `n_classes` argument."""
 
 
-def class_order(dataset: str, n_classes: int, order: int = 0) -> list[int]:
+@cache
+def published_orders() -> dict[str, tuple[tuple[int, ...], ...]]:
+    """The authors' orders: "cifar100" (3 orders of 100), "imagenet100" (1 of 100) and
+    "imagenet1000" (1 of 1000), each order a permutation of 0..n-1 in arrival order."""
+    data = json.loads(ORDERS_FILE.read_text(encoding="utf-8"))
+    return {name: tuple(tuple(order) for order in entry["orders"]) for name, entry in data.items()}
+
+
+CIFAR100_ORDER_1: tuple[int, ...] = published_orders()["cifar100"][0]   # iCaRL's order, the paper's order 1
+
+
+def order_family(dataset: str, n_classes: int, class_names: Sequence[str] | None = None) -> str | None:
+    """Which published orders apply: "cifar100" for CIFAR-100 and its stand-ins; "imagenet100" /
+    "imagenet1000" for an image folder of 100 / 1000 WordNet-id classes starting at n01440764 (the
+    first 100 sorted ids are the authors' ImageNet-100); None otherwise."""
+    if dataset in CIFAR_LIKE and n_classes <= 100:
+        return "cifar100"
+    names = list(class_names or [])
+    if (dataset.startswith("folder:") and n_classes in (100, 1000) and len(names) == n_classes
+            and names[0] == FIRST_IMAGENET_WNID and all(_WNID.fullmatch(n) for n in names)):
+        return f"imagenet{n_classes}"
+    return None
+
+
+def class_order(dataset: str, n_classes: int, order: int = 0,
+                class_names: Sequence[str] | None = None) -> list[int]:
     """The class ids of `dataset` in arrival order; a permutation of 0..n_classes-1.
 
-    order 0: CIFAR100_ORDER_1 for "cifar100" and its stand-ins (restricted to the
-    ids below `n_classes` when fewer classes are kept), the natural order 0..n-1 for every
-    other dataset. order >= 1: `torch.randperm(n_classes)` from a generator seeded with
-    1993 + order. These seeded orders are this project's own; they are not the paper's
-    orders 2 and 3, which were not published with it.
+    order k < P, where P is the number of published orders of the dataset (3 for CIFAR-100, 1 for
+    ImageNet-100 and -1000, see `order_family`): the authors' order k. With fewer CIFAR classes
+    kept, it is restricted to the ids below `n_classes`. Datasets without published orders
+    use the natural order 0..n-1 as order 0 (P = 1).
+    order k >= P: our own seeded permutation, `torch.randperm(n_classes)` seeded with 1993 + k.
     """
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise ClassOrderError(f"order must be an integer >= 0 (0 = the dataset's reference "
-                              f"order, k >= 1 = seeded permutation k), got {order!r}")
+        raise ClassOrderError(f"order must be an integer >= 0 (the published orders first, then seeded "
+                              f"permutations), got {order!r}")
     if not isinstance(n_classes, int) or n_classes < 1:
         raise ClassOrderError(f"n_classes must be an integer >= 1, got {n_classes!r}")
-    if order == 0:
-        if dataset in CIFAR_LIKE and n_classes <= len(CIFAR100_ORDER_1):
-            return [c for c in CIFAR100_ORDER_1 if c < n_classes]
-        return list(range(n_classes))
+    family = order_family(dataset, n_classes, class_names)
+    published = published_orders()[family] if family else (tuple(range(n_classes)),)
+    if order < len(published):
+        return [c for c in published[order] if c < n_classes]
     generator = torch.Generator().manual_seed(SEED_BASE + order)
     return torch.randperm(n_classes, generator=generator).tolist()

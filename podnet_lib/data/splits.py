@@ -1,16 +1,17 @@
 """What every dataset loads into: a split held in memory, and the pair of splits with its facts."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from podnet_lib.data.augment import AUGMENTATIONS
+from podnet_lib.data.augment import AUGMENTATIONS, AugmentSpec
 
 if TYPE_CHECKING:
-    from podnet_lib.data.datasets import FolderDataset
+    from podnet_lib.data.folders import FolderDataset
 
 
 @dataclass
@@ -45,16 +46,30 @@ class DatasetSplits:
     """A dataset's train and test splits and what the rest of the library needs to know."""
 
     name: str
-    train: ArrayDataset | FolderDataset      # FolderDataset: podnet_lib.data.datasets
+    train: ArrayDataset | FolderDataset      # FolderDataset: podnet_lib.data.folders
     test: ArrayDataset | FolderDataset
     n_classes: int
     channels: int
     image_size: int
     class_names: list[str]
     augment: str                 # key into augment.AUGMENTATIONS
+    statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None   # own (mean, std), [0, 1] scale
+    note: str = ""               # how the images are read (size, recipe, memory), for the run's first line
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {sorted(AUGMENTATIONS)}, got {self.augment!r}")
         if len(self.class_names) != self.n_classes:
             raise ValueError(f"{len(self.class_names)} class_names for n_classes={self.n_classes}")
+        if self.statistics is not None and not len(self.statistics[0]) == len(self.statistics[1]) == self.channels:
+            raise ValueError(f"statistics need one mean and one std per channel ({self.channels}), "
+                             f"got {self.statistics}")
+
+    def spec(self) -> AugmentSpec:
+        """The augmentation of these splits: AUGMENTATIONS[augment], with the dataset's own mean
+        and std in place of the recipe's when `statistics` is set."""
+        spec = AUGMENTATIONS[self.augment]
+        if self.statistics is None:
+            return spec
+        mean, std = self.statistics
+        return dataclasses.replace(spec, mean=tuple(mean), std=tuple(std))

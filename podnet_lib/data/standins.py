@@ -3,7 +3,8 @@
 `synthetic_splits` has CIFAR-100's shape (100 classes, uint8 3x32x32) and is learnable:
 each class is a fixed smooth random pattern, each image that pattern shifted by a few
 pixels plus pixel noise. `write_image_folder` writes a tiny ImageNet-style tree of PNGs
-(train/ and val/ with one folder per class) for the `folder:PATH` code path.
+(train/ and val/ with one folder per class) for the `folder:PATH` code path;
+`export_image_folder` writes any in-memory splits (e.g. the CIFAR-shaped stand-in) as such a tree.
 """
 from __future__ import annotations
 
@@ -83,12 +84,13 @@ def _gray(colour: tuple[int, int, int]) -> int:
 
 def write_image_folder(root: Path, n_classes: int = 4, train_per_class: int = 6,
                        val_per_class: int = 2, image_size: int = 40, mode: str = "RGB",
-                       seed: int = 0) -> Path:
+                       seed: int = 0, same_size: bool = False) -> Path:
     """Write PNGs into root/train/class_XXX and root/val/class_XXX; return root.
 
     Image i of class k is filled with `class_colour(k)` (its luma when mode="L") plus
     noise of at most 3 grey levels. Every third image is wider than tall (S + 8 by S) and
-    every fifth taller than wide, so decoding must resize and centre-crop.
+    every fifth taller than wide, so decoding must resize and centre-crop; same_size=True makes
+    every image S x S instead.
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
@@ -102,7 +104,9 @@ def write_image_folder(root: Path, n_classes: int = 4, train_per_class: int = 6,
             fill = np.array(colour if mode == "RGB" else [_gray(colour)], dtype=np.int16)
             for i in range(per_class):
                 height, width = image_size, image_size
-                if i % 3 == 1:
+                if same_size:
+                    pass
+                elif i % 3 == 1:
                     width += 8
                 elif i % 5 == 4:
                     height += 6
@@ -111,4 +115,25 @@ def write_image_folder(root: Path, n_classes: int = 4, train_per_class: int = 6,
                 if mode == "L":
                     pixels = pixels[:, :, 0]
                 Image.fromarray(pixels).save(folder / f"img_{i:03d}.png")
+    return root
+
+
+def export_image_folder(splits: DatasetSplits, root: Path) -> Path:
+    """Write in-memory splits as PNGs: train -> root/train/<class name>/, test -> root/val/<class name>/.
+
+    Grayscale splits are written as "L" images, 3-channel ones as "RGB"; returns root.
+    """
+    root = Path(root)
+    for split, data in (("train", splits.train), ("val", splits.test)):
+        if not isinstance(data, ArrayDataset):
+            raise TypeError(f"export_image_folder needs in-memory splits, got {type(data).__name__}")
+        counts: dict[int, int] = {}
+        pixels = data.images.permute(0, 2, 3, 1).numpy()                   # (N, H, W, C)
+        for image, label in zip(pixels, data.labels.tolist()):
+            folder = root / split / splits.class_names[label]
+            if label not in counts:
+                folder.mkdir(parents=True, exist_ok=True)
+            counts[label] = counts.get(label, 0) + 1
+            Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(
+                folder / f"img_{counts[label] - 1:04d}.png")
     return root

@@ -46,7 +46,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def check_same_run(saved: dict[str, Any], wanted: dict[str, Any], path: Path,
                    ignore: tuple[str, ...] = ("device", "num_workers", "eval_batch_size", "methods", "amp",
-                                              "channels_last", "compile", "download", "data_root")) -> None:
+                                              "precision", "channels_last", "compile", "download", "data_root")) -> None:
     """Refuse to resume when the saved configuration differs from the requested one."""
     diffs = [f"{k}: saved {saved.get(k)!r}, asked {wanted.get(k)!r}"
              for k in sorted(set(saved) | set(wanted)) if k not in ignore and saved.get(k) != wanted.get(k)]

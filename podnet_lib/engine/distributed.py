@@ -1,8 +1,10 @@
 """Data-parallel training under `torchrun` (DistributedDataParallel).
 
-Each rank trains on its own shard of every epoch's shuffled indices and gradients are averaged;
-everything else (imprinting, herding, classifier finetuning, evaluation) runs identically on
-every rank from identical weights, so the ranks never disagree. Only rank 0 writes files.
+Each rank trains on its own shard of every epoch's shuffled indices and gradients are averaged.
+The choices made from features, exemplar selection (herding) and k-means imprinting, run on
+rank 0 and are broadcast (`broadcast_object`), so the ranks cannot diverge even where their
+kernels round differently; classifier finetuning and evaluation run on every rank from those
+identical starting points. Only rank 0 writes files.
 With a single process none of this is used.
 """
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,29 @@ def sync_buffers(module: nn.Module) -> None:
     if dist.is_initialized():
         for buffer in module.buffers():
             dist.broadcast(buffer, src=0)
+
+
+def _to_cpu(obj: Any) -> Any:
+    """`obj` with every tensor in it (through dicts, lists and tuples) moved to the CPU."""
+    if isinstance(obj, Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def broadcast_object(obj: T, info: DistInfo) -> T:
+    """Rank 0's `obj` (any picklable value; its tensors arrive on the CPU) on every rank.
+
+    With a single process, `obj` itself. Every rank must call it; only rank 0's value is read.
+    """
+    if not info.enabled:
+        return obj
+    box = [_to_cpu(obj) if info.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:

@@ -1,10 +1,13 @@
-"""Scores of an incremental run, in percent: accuracy, average incremental accuracy, forgetting.
+"""Scores of an incremental run, in percent: accuracy, average incremental accuracy, forgetting, BWT.
 
 - average incremental accuracy: the paper's score (Sec. 4, "Protocol"), the mean of the top-1
   accuracy on all seen classes after every task, base task included;
 - accuracy matrix A (T, T): A[t, j] is the accuracy on the classes of task j after task t;
 - forgetting (Chaudhry et al., 2018): for each task j < T-1, the best accuracy it ever had
-  after being learned, max_{t in [j, T-2]} A[t, j], minus its final accuracy A[T-1, j].
+  after being learned, max_{t in [j, T-2]} A[t, j], minus its final accuracy A[T-1, j];
+- backward transfer, BWT (Lopez-Paz & Ranzato, 2017): for each task j < T-1, its final accuracy
+  A[T-1, j] minus its accuracy just after it was learned A[j, j], averaged; negative when the
+  model forgets (and never below minus the forgetting, which takes the best accuracy instead).
 """
 from __future__ import annotations
 
@@ -114,26 +117,44 @@ def average_forgetting(matrix: np.ndarray) -> float:
     return float(values.mean()) if values.size else math.nan
 
 
+def backward_transfer(matrix: np.ndarray) -> float:
+    """BWT = mean over tasks j < T-1 of A[T-1, j] - A[j, j], in percentage points.
+
+    matrix: (T, T) accuracy matrix -> a float; NaN when there is a single task (no old task).
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (T, T), got shape {matrix.shape}")
+    last = matrix.shape[0] - 1
+    if last == 0:
+        return math.nan
+    old = np.arange(last)
+    return float((matrix[last, old] - matrix[old, old]).mean())
+
+
 def summary(run: RunResult) -> dict:
     """The run's headline numbers; the NME entries are None when NME was not computed."""
     out: dict = {"method": run.method}
     for metric in ("nme", "cnn"):
         if not run.has_metric(metric):
             out.update({f"avg_inc_acc_{metric}": None, f"final_acc_{metric}": None,
-                        f"avg_forgetting_{metric}": None})
+                        f"avg_forgetting_{metric}": None, f"bwt_{metric}": None})
             continue
         accs = run.accuracies(metric)
         out[f"avg_inc_acc_{metric}"] = average_incremental_accuracy(accs)
         out[f"final_acc_{metric}"] = accs[-1]
-        out[f"avg_forgetting_{metric}"] = average_forgetting(accuracy_matrix(run, metric))
+        matrix = accuracy_matrix(run, metric)
+        out[f"avg_forgetting_{metric}"] = average_forgetting(matrix)
+        out[f"bwt_{metric}"] = backward_transfer(matrix)
     keys = ("method", "avg_inc_acc_nme", "avg_inc_acc_cnn", "final_acc_nme", "final_acc_cnn",
-            "avg_forgetting_nme", "avg_forgetting_cnn")
+            "avg_forgetting_nme", "avg_forgetting_cnn", "bwt_nme", "bwt_cnn")
     return {k: out[k] for k in keys}
 
 
 _COLUMNS = (("avg_inc_acc_nme", "avg inc NME"), ("avg_inc_acc_cnn", "avg inc CNN"),
             ("final_acc_nme", "final NME"), ("final_acc_cnn", "final CNN"),
-            ("avg_forgetting_nme", "forget NME"), ("avg_forgetting_cnn", "forget CNN"))
+            ("avg_forgetting_nme", "forget NME"), ("avg_forgetting_cnn", "forget CNN"),
+            ("bwt_nme", "BWT NME"), ("bwt_cnn", "BWT CNN"))
 
 
 def format_accuracy(value: float | None) -> str:
@@ -144,7 +165,7 @@ def format_accuracy(value: float | None) -> str:
 def summary_table(runs: Sequence[RunResult]) -> str:
     """Fixed-width text table, one row per run, numbers in percent with 2 decimals.
 
-    "-" marks a number that was not computed (NME off) or is undefined (forgetting of 1 task).
+    "-" marks a number that was not computed (NME off) or is undefined (forgetting or BWT of 1 task).
     """
     rows = [summary(run) for run in runs]
     width = max([len("method")] + [len(r["method"]) for r in rows])

@@ -33,3 +33,33 @@ class Phase:
 def sgd(params: list[Tensor], lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
     """The optimizer of every phase (Sec. 4: SGD with momentum)."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a method's main training sets its learning rate, relative to the Config's `lr`,
+    `weight_decay` and `epochs` (whose defaults are PODNet's CIFAR-100 options).
+
+    The default is PODNet's: cosine annealing from `lr` to 0 over the task's epochs. A method
+    whose own paper prescribes another recipe states it here (iCaRL, UCIR), so that on the paper's
+    CIFAR-100 protocol it gets exactly that recipe, and keeps its proportions on other presets.
+    """
+
+    milestones: tuple[float, ...] = ()   # fractions of the epochs at which lr is multiplied by gamma; () = cosine
+    gamma: float = 0.1                   # the step decay factor at each milestone
+    lr_factor: float = 1.0               # the method's lr = lr_factor * cfg.lr
+    weight_decay_factor: float = 1.0     # the method's weight decay = weight_decay_factor * cfg.weight_decay
+
+    def optimizer(self, params: list[Tensor], lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+        """SGD with this schedule's learning rate and weight decay (`lr`, `weight_decay`: the Config's)."""
+        return sgd(params, self.lr_factor * lr, momentum, self.weight_decay_factor * weight_decay)
+
+    def epochs_of_milestones(self, epochs: int) -> list[int]:
+        """The epochs (0-based, of `epochs`) from which each decay applies: round(fraction * epochs)."""
+        return [round(f * epochs) for f in self.milestones]
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
+        """Stepped once per epoch: step decay at the milestones, or cosine annealing without them."""
+        if self.milestones:
+            return torch.optim.lr_scheduler.MultiStepLR(optimizer, self.epochs_of_milestones(epochs), self.gamma)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)

@@ -51,6 +51,7 @@ class TaskResult:
     losses: dict[str, float] = field(default_factory=dict)   # mean of each term, last epoch
     seconds: float = 0.0                 # wall time of the task
     phase_seconds: dict[str, float] = field(default_factory=dict)   # imprint, train, select, finetune, evaluate
+    skipped_steps: dict[str, int] = field(default_factory=dict)     # per phase: steps fp16's scaler skipped (NaN/inf gradients)
 
 
 _REQUIRED_TASK_KEYS = tuple(f.name for f in dataclasses.fields(TaskResult)
@@ -133,6 +134,7 @@ class RunResult:
     method: str
     config: dict
     tasks: list[TaskResult]
+    acceleration: dict = field(default_factory=dict)   # what the run used: precision, channels-last, compile
 
     def to_dict(self) -> dict:
         """Plain JSON types only (the configuration is converted, e.g. tuples become lists)."""
@@ -141,6 +143,7 @@ class RunResult:
             "version": FORMAT_VERSION,
             "method": self.method,
             "config": _plain(self.config, "config"),
+            "acceleration": _plain(self.acceleration, "acceleration"),
             "tasks": [_plain(dataclasses.asdict(t), f"tasks[{i}]")
                       for i, t in enumerate(self.tasks)],
         }
@@ -156,7 +159,8 @@ class RunResult:
         if not isinstance(d["tasks"], list):
             raise ValueError(f"'tasks' must be a list, got {type(d['tasks']).__name__}")
         tasks = [_task_from_dict(t, i) for i, t in enumerate(d["tasks"])]
-        return cls(method=str(d["method"]), config=dict(d["config"]), tasks=tasks)
+        return cls(method=str(d["method"]), config=dict(d["config"]), tasks=tasks,
+                   acceleration=dict(d.get("acceleration") or {}))
 
     def csv_rows(self) -> list[dict]:
         """One flat dict per task: the rows of results.csv (None where not computed)."""

@@ -1,10 +1,10 @@
 """The incremental loop shared by every method (Sec. 4 "Protocol").
 
 For each task t: (1) copy the model as teacher f^{t-1}; (2) the method's `before_task` adds
-the new classes' weights (imprinted or random); (3) train on the method's data with SGD and a
-cosine schedule; (4) select exemplars of the new classes (herding); (5) the method's
-`after_task` (PODNet: class-balanced finetuning of the classifier); (6) evaluate NME and CNN on
-all seen classes; (7) write results (with the wall time of each phase) and a checkpoint. Every random draw of
+the new classes' weights (imprinted or random); (3) train on the method's data with SGD and the
+method's schedule (cosine for PODNet); (4) select exemplars of the new classes (herding); (5) the
+method's `after_task` (PODNet, UCIR: class-balanced finetuning of the classifier); (6) evaluate
+NME and CNN on all seen classes; (7) write results (with the wall time of each phase) and a checkpoint. Every random draw of
 task t comes from generators seeded by (seed, t), so a run resumed from its checkpoint gives
 the same numbers as one that was not interrupted.
 """
@@ -14,26 +14,28 @@ import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import torch
 from torch import Tensor
 
 from podnet_lib.engine.acceleration import Acceleration
 from podnet_lib.engine.checkpoint import check_same_run, load_checkpoint, save_checkpoint
-from podnet_lib.config import Config
-from podnet_lib.data import AUGMENTATIONS, ArrayDataset, DatasetSplits, Scenario, augment, remap
+from podnet_lib.config import Config, ConfigError
+from podnet_lib.data import ArrayDataset, DatasetSplits, Scenario, augment, remap
 from podnet_lib.data.loading import class_indices, iterate_batches
-from podnet_lib.engine.distributed import DistInfo, shard, sync_buffers, wrap
+from podnet_lib.engine.distributed import DistInfo, broadcast_object, shard, sync_buffers, wrap
 from podnet_lib.engine.inference import class_means, extract, nme_predict
+from podnet_lib.engine.loggers import RunLogger
 from podnet_lib.engine.memory import SELECTIONS, ExemplarStore, exemplars_per_class
 from podnet_lib.engine.methods import Method, TaskInfo, build_method
-from podnet_lib.engine.phase import Phase, sgd
+from podnet_lib.engine.phase import Phase
 from podnet_lib.engine.metrics import group_accuracies, top1_accuracy
 from podnet_lib.model.network import NetOutput, Network, build_network
 from podnet_lib.progress import log, progress
 from podnet_lib.engine.results import RunResult, TaskResult
 
+T = TypeVar("T")
 EpochHook = Callable[["IncrementalLearner", TaskInfo, str, int, "dict[str, float]"], None]
 STREAMS = {"init": 0, "train": 1, "finetune": 2, "imprint": 3, "select": 4}
 
@@ -50,9 +52,20 @@ def resolve_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} is not available here (no CUDA GPU); allowed values: auto, cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not valid; allowed values: auto, cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device={name!r} is not available here (no CUDA GPU); allowed values: auto, cpu")
+        if device.index is not None and device.index >= count:
+            allowed = ", ".join(["auto", "cpu", "cuda"] + [f"cuda:{i}" for i in range(count)])
+            raise ConfigError(f"device={name!r} is not available here ({count} CUDA GPU{'s' * (count > 1)}); "
+                              f"allowed values: {allowed}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device={name!r} is not available here (no Apple GPU); allowed values: auto, cpu")
     return device
 
 
@@ -85,21 +98,24 @@ class IncrementalLearner:
 
     def __init__(self, cfg: Config, method: str, splits: DatasetSplits, scenario: Scenario,
                  out_dir: Path, device: torch.device, bars: bool = True, dist: DistInfo = DistInfo(),
-                 log_tasks: bool = True, accel: Acceleration | None = None):
+                 log_tasks: bool = True, accel: Acceleration | None = None, logger: RunLogger | None = None):
         self.cfg, self.scenario, self.device, self.dist = cfg, scenario, device, dist
-        self.accel = accel or Acceleration.for_device(cfg, device)
+        self.logger = logger if dist.is_main else None       # optional live log (`--log tensorboard`)
+        self.accel = accel or Acceleration.for_device(cfg, device, train_images=len(splits.train))
+        self.scaling = self.accel.loss_scaling()             # fp16's gradient scaler (a pass-through otherwise)
+        self.skipped_steps: dict[str, int] = {}              # this task's steps the scaler skipped, per phase
         self.log_tasks = log_tasks
         # called after every epoch of every phase as hook(learner, info, phase name, epoch, mean loss terms)
         self.epoch_hooks: list[EpochHook] = []
         self.bars = bars and dist.is_main
         self.method: Method = build_method(method, cfg)
         self.out_dir = Path(out_dir)
-        self.spec = AUGMENTATIONS[splits.augment]
+        self.spec = splits.spec()                            # the recipe, with the dataset's own mean/std
         self.train_set = self._place(remap(splits.train, scenario))
         self.test_set = self._place(remap(splits.test, scenario))
         self.in_channels = splits.channels
         self.store = ExemplarStore()
-        self.result = RunResult(method=method, config=cfg.to_dict(), tasks=[])
+        self.result = RunResult(method=method, config=cfg.to_dict(), tasks=[], acceleration=self.accel.as_dict())
         torch.manual_seed(task_seed(cfg.seed, 0, "init"))
         self.net: Network = self._new_network()
 
@@ -110,7 +126,7 @@ class IncrementalLearner:
     def _new_network(self) -> Network:
         cfg = self.cfg
         net = build_network(cfg.backbone, self.in_channels, self.method.classifier_kind(),
-                            cfg.proxies_per_class, cfg.lsc_similarity).to(self.device)
+                            cfg.proxies_per_class, **self.method.classifier_options()).to(self.device)
         return self.accel.network(net)
 
     @property
@@ -140,6 +156,7 @@ class IncrementalLearner:
         info, cfg = self._info(t), self.cfg
         torch.manual_seed(task_seed(cfg.seed, t, "init"))
         phases: dict[str, float] = {}
+        self.skipped_steps = {}
         teacher = self.accel.network(self.net.frozen_copy()) if (self.method.uses_teacher and t > 0) else None
         with _timed(phases, "imprint"):
             self.method.before_task(self, info)
@@ -152,8 +169,11 @@ class IncrementalLearner:
         with _timed(phases, "evaluate"):
             record = self._evaluate(info, losses, 0.0)
         record.seconds, record.phase_seconds = time.perf_counter() - began, phases
+        record.skipped_steps = dict(self.skipped_steps)
         self.result.tasks.append(record)
         self._save(t)
+        if self.logger is not None:
+            self.logger.task(self.method.name, record)
         log(self._task_line(record), self.dist.is_main and self.log_tasks)
         return record
 
@@ -168,10 +188,11 @@ class IncrementalLearner:
         return torch.cat([new, self.store.all_indices()])
 
     def _fit(self, info: TaskInfo, indices: Tensor, teacher: Network | None) -> dict[str, float]:
-        """The main training of a task: every trainable parameter, cosine schedule per task."""
-        cfg = self.cfg
+        """The main training of a task: every trainable parameter, the method's schedule per task
+        (cosine annealing for PODNet)."""
+        cfg, schedule = self.cfg, self.method.schedule
         params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = sgd(params, cfg.lr, cfg.momentum, cfg.weight_decay)
+        opt = schedule.optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay)
         student = wrap(self.net, self.dist, self.device)
 
         def step_terms(x: Tensor, y: Tensor) -> dict[str, Tensor]:
@@ -186,7 +207,7 @@ class IncrementalLearner:
 
         phase = Phase("train", indices, cfg.epochs, opt, params, step_terms,
                       clip=cfg.grad_clip if self.method.clips_gradients else 0.0,
-                      scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs), sharded=True)
+                      scheduler=schedule.scheduler(opt, cfg.epochs), sharded=True)
         means = self.run_phase(phase, info)
         sync_buffers(self.net)
         return means
@@ -196,10 +217,10 @@ class IncrementalLearner:
         cfg = self.cfg
         if not (sharded and self.dist.enabled):
             return iterate_batches(self.train_set, indices, cfg.batch_size, shuffle=True, generator=gen,
-                                   device=self.device, num_workers=cfg.num_workers)
+                                   device=self.device, num_workers=cfg.num_workers, training=True)
         order = shard(indices[torch.randperm(indices.numel(), generator=gen)], self.dist)
         return iterate_batches(self.train_set, order, max(1, cfg.batch_size // self.dist.world), shuffle=False,
-                               device=self.device, num_workers=cfg.num_workers)
+                               device=self.device, num_workers=cfg.num_workers, training=True)
 
     def generator(self, task: int, stream: str) -> torch.Generator:
         """The random generator of one purpose (STREAMS) in one task of this run."""
@@ -220,15 +241,18 @@ class IncrementalLearner:
         for epoch in bar:
             sums: dict[str, Tensor] = {}
             first_bad: dict[str, Tensor] = {}        # step at which a term first stopped being finite
-            batches = 0
+            batches, skipped = 0, 0
             for x, y in self._batches(phase.indices, gen, phase.sharded):
                 x = self.accel.batch(augment(x, self.spec, aug_gen))
                 terms = phase.step_terms(x, y)
                 phase.optimizer.zero_grad(set_to_none=True)
-                sum(terms.values()).backward()
+                self.scaling.backward(sum(terms.values()))
                 if phase.clip:
+                    self.scaling.unscale(phase.optimizer)        # clamp the true gradients, not scaled ones
                     torch.nn.utils.clip_grad_value_(phase.params, phase.clip)
-                phase.optimizer.step()
+                was_skipped = self.scaling.step(phase.optimizer)  # None without the fp16 scaler
+                if was_skipped is not None:
+                    skipped = skipped + was_skipped
                 for k, v in terms.items():
                     v = v.detach()
                     sums[k] = sums.get(k, 0.0) + v
@@ -237,11 +261,21 @@ class IncrementalLearner:
                 batches += 1
             means = {k: float(v) / max(batches, 1) for k, v in sums.items()}   # one host sync per epoch
             self._check_finite(means, {k: float(v) for k, v in first_bad.items()}, info.task, epoch, phase.name)
+            self._count_skipped(int(skipped), info.task, epoch, phase.name)
+            if self.logger is not None:
+                self.logger.epoch(self.method.name, phase.name, info.task * phase.epochs + epoch, means)
             for hook in self.epoch_hooks:
                 hook(self, info, phase.name, epoch, means)
             if phase.scheduler is not None:
                 phase.scheduler.step()
         return means
+
+    def _count_skipped(self, skipped: int, task: int, epoch: int, stream: str) -> None:
+        """Record (and log) the steps fp16's scaler skipped because a gradient was NaN or inf."""
+        if skipped:
+            self.skipped_steps[stream] = self.skipped_steps.get(stream, 0) + skipped
+            log(f"[{self.method.name}] task {task}, epoch {epoch} ({stream}): the fp16 gradient scaler skipped "
+                f"{skipped} step(s) with NaN/inf gradients and lowered its scale", self.dist.is_main and self.log_tasks)
 
     def _check_finite(self, means: dict[str, float], first_bad: dict[str, float], task: int, epoch: int,
                       stream: str) -> None:
@@ -276,18 +310,27 @@ class IncrementalLearner:
         return extract(self.net, dataset, idx, self.spec, self.device, self.cfg.eval_batch_size, flip=flip,
                        num_workers=self.cfg.num_workers)
 
+    def on_main(self, compute: Callable[[], T]) -> T:
+        """`compute()` on rank 0 only, its result given to every rank (under torchrun), so that a
+        choice made from features (exemplars, imprinted proxies) cannot differ between ranks."""
+        return broadcast_object(compute() if self.dist.is_main else None, self.dist)
+
     def _select_exemplars(self, info: TaskInfo) -> None:
-        """Choose each new class's exemplars (herding by default) and trim old classes to m."""
+        """Choose each new class's exemplars (herding by default, on rank 0) and trim old classes to m."""
         cfg = self.cfg
         m = exemplars_per_class(info.n_seen, cfg.memory_per_class or None, cfg.memory_total or None)
         new = self.scenario.task_classes(info.task)
-        idx = class_indices(self.train_set.labels, new).cpu()
-        select = SELECTIONS[cfg.selection]
-        gen = self.generator(info.task, "select")
-        feats, _, labels = self.features("train", new)
+
+        def choose() -> dict[int, Tensor]:
+            idx = class_indices(self.train_set.labels, new).cpu()
+            select, gen = SELECTIONS[cfg.selection], self.generator(info.task, "select")
+            feats, _, labels = self.features("train", new)
+            own = self.train_set.labels[idx.to(self.train_set.labels.device)].cpu()
+            return {c: idx[own == c][select(feats[labels == c], m, gen).cpu()] for c in new}
+
+        chosen = self.on_main(choose)
         for c in new:
-            own = idx[self.train_set.labels[idx.to(self.train_set.labels.device)].cpu() == c]
-            self.store.add(c, own[select(feats[labels == c], m, gen)])
+            self.store.add(c, chosen[c])
         self.store.set_budget(m)
 
     def _evaluate(self, info: TaskInfo, losses: dict[str, float], seconds: float) -> TaskResult:
@@ -342,5 +385,6 @@ class IncrementalLearner:
         self.net = net.to(self.device)
         self.store.load_state_dict(state["memory"])
         self.result = RunResult.from_dict(state["results"])
+        self.result.acceleration = self.accel.as_dict()      # this leg's settings (a resume may change them)
         torch.set_rng_state(state["rng"])
         return int(state["task"]) + 1

@@ -28,7 +28,8 @@ SIMILARITIES: Registry[str] = Registry("lsc_similarity", {
 
 
 def local_similarity(
-    features: Tensor, proxies: Tensor, proxies_per_class: int, gamma: float = 1.0, similarity: str = "cosine"
+    features: Tensor, proxies: Tensor, proxies_per_class: int, gamma: float = 1.0, similarity: str = "cosine",
+    scaling: float = 1.0,
 ) -> Tensor:
     """Local similarity scores, eq. (9).
 
@@ -37,14 +38,19 @@ def local_similarity(
     similarity and s_{c,k} = softmax_k(gamma * <θ_{c,k}, h>) (gamma = 1 in eq. (9)).
     similarity="cosine" is the paper's cosine; "authors" is the authors' code: minus the squared
     distance of the normalised vectors, 2 cos - 2, which acts as cosine with the scale doubled.
+    scaling: the normalised h and θ are both multiplied by it first, so the similarity becomes
+    scaling² cos ("cosine") or 2 scaling² cos - 2 scaling² ("authors"); the authors' NME options
+    (`options/podnet/podnet_nme_cifar100.yaml`) use 3, a proxy softmax about 9 times sharper.
     """
     k = proxies_per_class
     if proxies.shape[0] % k:
         raise ValueError(f"proxies ({proxies.shape[0]}) is not a multiple of proxies_per_class ({k})")
     SIMILARITIES.check(similarity, "similarity")
-    sim = F.normalize(features, dim=1) @ F.normalize(proxies, dim=1).t()       # (B, n_classes * K)
-    if similarity == "authors":
-        sim = 2.0 * sim - 2.0
+    h = scaling * F.normalize(features, dim=1)
+    theta = scaling * F.normalize(proxies, dim=1)
+    sim = h @ theta.t()                                                         # (B, n_classes * K)
+    if similarity == "authors":                                                 # -||h - θ||² = 2<h,θ> - 2s²
+        sim = 2.0 * sim - 2.0 * scaling ** 2
     sim = sim.view(features.shape[0], -1, k)                                    # (B, n_classes, K)
     weights = torch.softmax(gamma * sim, dim=2)                                 # s_{c,k}
     return (weights * sim).sum(dim=2)
@@ -94,14 +100,14 @@ def nca_loss(
 class ProxyClassifier(nn.Module):
     """Shared machinery: proxy groups per task, a learned scale η, freezing and imprinting."""
 
-    def __init__(self, features_dim: int, proxies_per_class: int, scale_init: float = 1.0):
+    def __init__(self, features_dim: int, proxies_per_class: int, scale_init: float = 1.0, learn_eta: bool = True):
         super().__init__()
         if proxies_per_class < 1:
             raise ValueError(f"proxies_per_class must be >= 1, got {proxies_per_class}")
         self.features_dim = features_dim
         self.proxies_per_class = proxies_per_class
         self.groups = nn.ParameterList()
-        self.scale = nn.Parameter(torch.tensor(float(scale_init)))    # η
+        self.scale = nn.Parameter(torch.tensor(float(scale_init)), requires_grad=learn_eta)    # η; fixed if not learned
 
     @property
     def group_sizes(self) -> list[int]:
@@ -133,18 +139,26 @@ class ProxyClassifier(nn.Module):
         for group in list(self.groups)[:-1]:
             group.requires_grad_(not frozen)
 
-    def imprint(self, class_features: list[Tensor], generator: torch.Generator | None = None) -> Tensor:
+    def imprint(self, class_features: list[Tensor], generator: torch.Generator | None = None,
+                renormalise: bool = False) -> Tensor:
         """Initial proxies for new classes by imprinting (Sec. 3.2, "Weight initialization").
 
         class_features: one (N_c, D) tensor of embeddings per new class -> (n_new * K, D).
-        Each class's L2-normalised features are clustered into K groups by k-means; the centres,
-        L2-normalised, are scaled to the mean norm of the existing proxies (1 when there are none).
+        Each class's L2-normalised features are clustered into K groups by k-means, and the centres
+        are multiplied by the mean norm of the existing proxies (1 when there are none).
+        As in the authors' code, K > 1 centres are not normalised first: a mean of unit vectors is
+        shorter than 1, the more so the more spread its cluster, and so is its proxy; with K = 1 the
+        single proxy is the normalised class mean. renormalise=True normalises every centre, so
+        each new proxy has exactly the reference norm. The LSC's scores depend only on directions;
+        the norms change the step size of a proxy's gradient and its weight decay.
         """
         reference = self.proxies.detach().norm(dim=1).mean().item() if len(self.groups) else 1.0
         rows = []
         for feats in class_features:
             centres = kmeans(F.normalize(feats.detach().float(), dim=1), self.proxies_per_class, generator=generator)
-            rows.append(F.normalize(centres, dim=1) * reference)
+            if renormalise or self.proxies_per_class == 1:
+                centres = F.normalize(centres, dim=1)
+            rows.append(centres * reference)
         return torch.cat(rows, dim=0)
 
 
@@ -154,8 +168,8 @@ class CosineClassifier(ProxyClassifier):
     The softmax of eq. (8) with the scale η is applied by the loss: forward returns cosines.
     """
 
-    def __init__(self, features_dim: int, scale_init: float = 1.0):
-        super().__init__(features_dim, proxies_per_class=1, scale_init=scale_init)
+    def __init__(self, features_dim: int, scale_init: float = 1.0, learn_eta: bool = True):
+        super().__init__(features_dim, proxies_per_class=1, scale_init=scale_init, learn_eta=learn_eta)
 
     def forward(self, features: Tensor) -> Tensor:
         """features (B, D) -> cosine similarities (B, n_classes)."""
@@ -165,7 +179,9 @@ class CosineClassifier(ProxyClassifier):
 class LocalSimilarityClassifier(ProxyClassifier):
     """Local Similarity Classifier (LSC), eq. (9): K proxies per class (paper default K = 10).
 
-    `gamma` is the temperature of the softmax over a class's proxies (1 in eq. (9)).
+    `gamma` is the temperature of the softmax over a class's proxies (1 in eq. (9)); `scaling`
+    multiplies the normalised features and proxies (see `local_similarity`); `learn_eta=False`
+    keeps η at `scale_init` instead of training it (the authors' NME options have no learned η).
     """
 
     def __init__(
@@ -175,14 +191,18 @@ class LocalSimilarityClassifier(ProxyClassifier):
         gamma: float = 1.0,
         scale_init: float = 1.0,
         similarity: str = "cosine",
+        scaling: float = 1.0,
+        learn_eta: bool = True,
     ):
-        super().__init__(features_dim, proxies_per_class, scale_init)
+        super().__init__(features_dim, proxies_per_class, scale_init, learn_eta)
         self.gamma = gamma
         self.similarity = similarity
+        self.scaling = scaling
 
     def forward(self, features: Tensor) -> Tensor:
         """features (B, D) -> local similarity scores (B, n_classes)."""
-        return local_similarity(features, self.proxies, self.proxies_per_class, self.gamma, self.similarity)
+        return local_similarity(features, self.proxies, self.proxies_per_class, self.gamma, self.similarity,
+                                self.scaling)
 
 
 class LinearClassifier(ProxyClassifier):
@@ -210,19 +230,24 @@ class LinearClassifier(ProxyClassifier):
         return features @ self.proxies.t() + torch.cat(list(self.biases))
 
 
-def _linear(features_dim: int, proxies_per_class: int, similarity: str) -> ProxyClassifier:
+def _linear(features_dim: int, proxies_per_class: int, similarity: str, scaling: float,
+            learn_eta: bool) -> ProxyClassifier:
     return LinearClassifier(features_dim)
 
 
-def _cosine(features_dim: int, proxies_per_class: int, similarity: str) -> ProxyClassifier:
-    return CosineClassifier(features_dim)
+def _cosine(features_dim: int, proxies_per_class: int, similarity: str, scaling: float,
+            learn_eta: bool) -> ProxyClassifier:
+    return CosineClassifier(features_dim, learn_eta=learn_eta)
 
 
-def _lsc(features_dim: int, proxies_per_class: int, similarity: str) -> ProxyClassifier:
-    return LocalSimilarityClassifier(features_dim, proxies_per_class, similarity=similarity)
+def _lsc(features_dim: int, proxies_per_class: int, similarity: str, scaling: float,
+         learn_eta: bool) -> ProxyClassifier:
+    return LocalSimilarityClassifier(features_dim, proxies_per_class, similarity=similarity, scaling=scaling,
+                                     learn_eta=learn_eta)
 
 
-# name -> build(features_dim, proxies_per_class, similarity); LSC is PODNet's, eq. (9)
-CLASSIFIERS: Registry[Callable[[int, int, str], ProxyClassifier]] = Registry("classifier", {
+# name -> build(features_dim, proxies_per_class, similarity, scaling, learn_eta); LSC is PODNet's, eq. (9).
+# similarity and scaling shape the LSC only; learn_eta applies to both cosine classifiers.
+CLASSIFIERS: Registry[Callable[[int, int, str, float, bool], ProxyClassifier]] = Registry("classifier", {
     "linear": _linear, "cosine": _cosine, "lsc": _lsc,
 })

@@ -41,13 +41,17 @@ class Network(nn.Module):
         return teacher
 
 
-def build_classifier(kind: str, features_dim: int, proxies_per_class: int = 10, similarity: str = "cosine") -> ProxyClassifier:
-    """`kind` is a name of CLASSIFIERS: linear | cosine (eq. 8) | lsc (the Local Similarity Classifier, eq. 9)."""
-    return CLASSIFIERS[kind](features_dim, proxies_per_class, similarity)
+def build_classifier(kind: str, features_dim: int, proxies_per_class: int = 10, similarity: str = "cosine",
+                     scaling: float = 1.0, learn_eta: bool = True) -> ProxyClassifier:
+    """`kind` is a name of CLASSIFIERS: linear | cosine (eq. 8) | lsc (the Local Similarity Classifier, eq. 9).
+
+    similarity and scaling shape the LSC's similarity; learn_eta=False fixes the scale η at 1.
+    """
+    return CLASSIFIERS[kind](features_dim, proxies_per_class, similarity, scaling, learn_eta)
 
 
 def build_network(backbone: str, in_channels: int, classifier: str, proxies_per_class: int = 10,
-                  similarity: str = "cosine") -> Network:
+                  similarity: str = "cosine", scaling: float = 1.0, learn_eta: bool = True) -> Network:
     """A fresh model with an empty classifier (classes are added task by task)."""
     f = build_backbone(backbone, in_channels=in_channels)
-    return Network(f, build_classifier(classifier, f.out_dim, proxies_per_class, similarity))
+    return Network(f, build_classifier(classifier, f.out_dim, proxies_per_class, similarity, scaling, learn_eta))

@@ -6,7 +6,8 @@ podnet_lib.engine.experiment) or method folders (results.json) and writes `out`/
 it stands alone). Numbers are recomputed from results.json by `metrics.summary`, as summary.json was.
 
 Sections: average incremental accuracy (NME, CNN) of every run/method beside the paper's
-number when the run follows one of its protocols (Sec. 4, Table 1); accuracy curves of
+number when the run follows one of its protocols (Sec. 4, Table 1); the mean ± std over runs that
+differ only in class order or seed, beside the paper's mean over three orders; accuracy curves of
 all runs on one figure; the accuracy matrix of each run/method; forgetting per task;
 accuracy on old vs new classes; each run's configuration (the fields that differ).
 """
@@ -31,6 +32,7 @@ import numpy as np
 from podnet_lib.config import Config, ConfigError
 from podnet_lib.engine.experiment import CONFIG_NAME
 from podnet_lib.engine.metrics import format_accuracy, accuracy_matrix, forgetting, summary
+from podnet_lib.report.orders import order_rows
 from podnet_lib.report.plots import plot_accuracy_curves, plot_accuracy_matrix, plot_forgetting, plot_old_new, save_figure
 from podnet_lib.engine.presets import paper_reference
 from podnet_lib.engine.results import JSON_NAME, METRICS, RunResult
@@ -130,14 +132,15 @@ def _mean(values: Sequence[float | None]) -> float | None:
 def _summary_table(sources: Sequence[Source]) -> tuple[list[str], list[list[str]]]:
     refs = [paper_reference(s.config, s.run.method) for s in sources]
     header = ["run/method", "tasks", "avg inc NME", "avg inc CNN", "final NME", "final CNN",
-              "forget NME", "forget CNN"]
+              "forget NME", "forget CNN", "BWT NME", "BWT CNN"]
     if any(refs):
         header += ["paper NME", "paper CNN"]
     rows = []
     for source, ref in zip(sources, refs):
         s = summary(source.run) if source.run.tasks else {}
         row = [source.label, str(len(source.run.tasks))] + [
-            format_accuracy(s.get(f"{k}_{m}")) for k in ("avg_inc_acc", "final_acc", "avg_forgetting") for m in METRICS]
+            format_accuracy(s.get(f"{k}_{m}")) for k in ("avg_inc_acc", "final_acc", "avg_forgetting", "bwt")
+            for m in METRICS]
         if any(refs):
             row += [format_accuracy(ref["nme"]) if ref else "-", format_accuracy(ref["cnn"]) if ref else "-"]
         rows.append(row)
@@ -214,11 +217,15 @@ def _blocks(paths: Sequence[Path], sources: list[Source], figures: Path) -> list
                             + ", ".join(missing) + "."))
     blocks += [("h", 2, "Average incremental accuracy"),
                ("p", "Top-1 accuracy (%) on all classes seen, averaged over every task, base task included "
-                     "(Sec. 4); final = after the last task; forget = average forgetting (percentage points)."),
+                     "(Sec. 4); final = after the last task; forget = average forgetting, the mean over old tasks of "
+                     "their best accuracy minus their final one; BWT = backward transfer, the mean over old "
+                     "tasks of their final accuracy minus their accuracy just after they were learned "
+                     "(both in percentage points; BWT is negative when the model forgets)."),
                ("table", *_summary_table(sources))]
     if "paper NME" not in blocks[-1][1]:
         blocks.append(("p", "None of these runs follows one of the paper's protocols (CIFAR-100, 50 base "
                             "classes, 50/25/10/5 steps), so no published number is shown beside them."))
+    blocks += _order_blocks(sources)
     if not done:
         return blocks + _config_blocks(sources)
     blocks.append(("h", 2, "Accuracy on all seen classes"))
@@ -244,6 +251,18 @@ def _blocks(paths: Sequence[Path], sources: list[Source], figures: Path) -> list
                    figure(plot_old_new(_labelled(several), metric), f"old_new_{metric}",
                           f"{metric.upper()} accuracy on old and new classes after each incremental task")]
     return blocks + _config_blocks(sources)
+
+
+def _order_blocks(sources: Sequence[Source]) -> list[Block]:
+    """Mean ± std over runs of one protocol that differ only in class order or seed (none if no such runs)."""
+    header, rows = order_rows(sources)
+    if not rows:
+        return []
+    return [("h", 2, "Mean over class orders and seeds"),
+            ("p", "Runs of one protocol and method whose configurations differ only in class order or seed: "
+                  "mean ± standard deviation (over the runs, ddof = 0) of the average incremental accuracy; the "
+                  "paper reports CIFAR-100 as the mean ± std over three class orders (Table 1)."),
+            ("table", header, rows)]
 
 
 def _config_blocks(sources: Sequence[Source]) -> list[Block]:

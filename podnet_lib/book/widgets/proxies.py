@@ -182,9 +182,10 @@ def plot_margin_effect(scores: Tensor, targets: Tensor, eta: float,
 # --- imprinting ----------------------------------------------------------------------------------
 def imprint_proxies(class_features: Tensor, k: int, seed: int = 0) -> Tensor:
     """K proxies (k, D), unit norm, imprinted from one class's features (N, D) by k-means
-    (Sec. 3.2, "Weight initialization"), through `LocalSimilarityClassifier.imprint`."""
+    (Sec. 3.2, "Weight initialization"), through `LocalSimilarityClassifier.imprint`; normalised
+    here so that only their directions show (training keeps the centres' own norms)."""
     clf = LocalSimilarityClassifier(class_features.shape[1], proxies_per_class=k)
-    return clf.imprint([class_features], torch.Generator().manual_seed(seed))
+    return clf.imprint([class_features], torch.Generator().manual_seed(seed), renormalise=True)
 
 
 def coverage(class_features: Tensor, proxies: Tensor) -> dict[str, float]:

@@ -24,7 +24,6 @@ from podnet_lib.config import Config
 from podnet_lib.data import AUGMENTATIONS, DatasetSplits, normalise
 from podnet_lib.model.pod import POOLINGS, pod_distance, pooled_statistics
 
-AXES: tuple[str, ...] = tuple(POOLINGS)          # pixel, channel, gap, width, height, spatial
 PERTURBATIONS = ("noise", "shift_width", "shift_height", "permute_channels")
 NORMALISATIONS = ("teacher", "values", "none")
 
@@ -107,20 +106,20 @@ def pod_losses(old: Tensor, new: Tensor, normalise: str = "teacher") -> dict[str
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise={normalise!r} is not valid; allowed values: {', '.join(NORMALISATIONS)}")
     out = {}
-    for axis in AXES:
-        loss = float(pod_distance(old, new, axis, "paper"))
+    for pooling in POOLINGS:
+        loss = float(pod_distance(old, new, pooling, "paper"))
         if normalise == "teacher":
-            energy = float(pod_distance(old, torch.zeros_like(old), axis, "paper"))
+            energy = float(pod_distance(old, torch.zeros_like(old), pooling, "paper"))
             loss = loss / energy if energy > 0 else 0.0
         elif normalise == "values":
-            loss = loss / sum(p[0].numel() for p in pooled_statistics(old[:1], axis))
-        out[axis] = loss
+            loss = loss / sum(p[0].numel() for p in pooled_statistics(old[:1], pooling))
+        out[pooling] = loss
     return out
 
 
 def kept_values(maps: Sequence[Tensor]) -> dict[str, list[int]]:
     """{pooling: [values per sample its statistic keeps, at each stage]} for maps of shape (B, C, H, W)."""
-    return {a: [sum(p[0].numel() for p in pooled_statistics(m[:1], a)) for m in maps] for a in AXES}
+    return {a: [sum(p[0].numel() for p in pooled_statistics(m[:1], a)) for m in maps] for a in POOLINGS}
 
 
 def permissiveness(old: Tensor, kind: str, strengths: Sequence[float], seed: int = 0,
@@ -129,7 +128,7 @@ def permissiveness(old: Tensor, kind: str, strengths: Sequence[float], seed: int
 
     The same generator seed is used for every strength, so the curves differ only by strength.
     """
-    curves: dict[str, list[float]] = {a: [] for a in AXES}
+    curves: dict[str, list[float]] = {a: [] for a in POOLINGS}
     for s in strengths:
         new = perturb(old, kind, s, torch.Generator().manual_seed(seed))
         for a, v in pod_losses(old, new, normalise).items():

@@ -3,20 +3,15 @@ authors' recipe around them: imprinted new proxies, frozen old proxies, clamped 
 class-balanced finetuning of the classifier after each task."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from podnet_lib.engine.methods.base import Method, TaskInfo
-from podnet_lib.engine.phase import Phase, sgd
 from podnet_lib.model.classifiers import nca_loss
 from podnet_lib.model.network import NetOutput, Network
 from podnet_lib.model.pod import adaptive_factor, pod_final
-
-if TYPE_CHECKING:
-    from podnet_lib.engine.train import IncrementalLearner
 
 
 class PODNet(Method):
@@ -24,7 +19,8 @@ class PODNet(Method):
     (`options/podnet/podnet_cnn_cifar100.yaml`).
 
     Old proxies are frozen while a task trains; new proxies are imprinted by k-means; gradients
-    are clamped; after each task > 0 the classifier is finetuned on the balanced memory.
+    are clamped, in the finetuning too; after each task > 0 the classifier is finetuned on the
+    balanced memory (`Method.balanced_finetuning`).
     Each switch between paper and authors' code is a Config field (pod_form, nca_form, ...).
     """
 
@@ -35,6 +31,11 @@ class PODNet(Method):
 
     def classifier_kind(self) -> str:
         return self.cfg.classifier
+
+    def classifier_options(self) -> dict[str, Any]:
+        """The LSC's similarity and scaling, and whether η is learned (the NME options fix it at 1)."""
+        cfg = self.cfg
+        return {"similarity": cfg.lsc_similarity, "scaling": cfg.lsc_scaling, "learn_eta": cfg.learn_eta}
 
     def imprints(self, info: TaskInfo) -> bool:
         return self.cfg.imprint and info.task > 0
@@ -69,27 +70,3 @@ class PODNet(Method):
                 terms[name] = pod_final(old.maps, out.maps, old.features, out.features, lambda_c, lambda_f,
                                         cfg.pod_form, factor, cfg.pod_pooling)
         return terms
-
-    def after_task(self, learner: IncrementalLearner, info: TaskInfo) -> dict[str, float]:
-        """Class-balanced finetuning of the classifier on the exemplars, after each task > 0.
-
-        The backbone is frozen but stays in train mode (its BatchNorm statistics follow the
-        exemplars), every class's proxies train, η does not; the gradient clamp stays on; a
-        constant learning rate `finetune_lr` for `finetune_epochs` (the authors' `finetuning_config`).
-        """
-        if not self.finetunes_classifier(info):
-            return {}
-        cfg, net = self.cfg, learner.net
-        clf = net.classifier
-        clf.freeze_old(False)
-        params = list(clf.groups)
-
-        def step_terms(x: Tensor, y: Tensor) -> dict[str, Tensor]:
-            with torch.no_grad(), learner.accel.autocast():
-                features = net.backbone(x).features.float()
-            return {"loss": self.classification_loss(net, clf(features), y)}
-
-        phase = Phase("finetune", learner.store.all_indices(), cfg.finetune_epochs,
-                      sgd(params, cfg.finetune_lr, cfg.momentum, cfg.weight_decay), params, step_terms,
-                      clip=cfg.grad_clip)
-        return {f"finetune_{k}": v for k, v in learner.run_phase(phase, info).items()}

@@ -1,5 +1,11 @@
 """UCIR / LUCIR (Hou et al., CVPR 2019): cosine classifier (eq. 8), less-forget constraint
-on the embedding, inter-class separation by margin ranking, imprinted new weights."""
+on the embedding, inter-class separation by margin ranking, imprinted new weights, frozen old
+weights, and a class-balanced finetuning of the classifier after each task > 0.
+
+UCIR's own CIFAR-100 schedule: 160 epochs, lr 0.1 divided by 10 after 80 and 120 epochs,
+weight decay 5e-4, i.e. the Config's lr and weight decay with step decays at 1/2 and 3/4 of
+`cfg.epochs`. Its gradients are not clamped (the PODNet authors' port clamps them).
+"""
 from __future__ import annotations
 
 import math
@@ -8,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from podnet_lib.engine.methods.base import Method, TaskInfo
+from podnet_lib.engine.phase import Schedule
 from podnet_lib.model.network import NetOutput, Network
 
 
@@ -15,6 +22,7 @@ class UCIR(Method):
     name = "ucir"
     training_data = "new+memory"
     uses_teacher = True
+    schedule = Schedule(milestones=(80 / 160, 120 / 160), gamma=0.1)
 
     def classifier_kind(self) -> str:
         return "cosine"
@@ -24,6 +32,9 @@ class UCIR(Method):
 
     def freezes_old_classes(self, info: TaskInfo) -> bool:
         return info.task > 0
+
+    def finetunes_classifier(self, info: TaskInfo) -> bool:
+        return self.cfg.finetune_classifier and info.task > 0
 
     def loss_terms(self, net: Network, out: NetOutput, old: NetOutput | None, targets: Tensor,
                    info: TaskInfo) -> dict[str, Tensor]:
