@@ -22,8 +22,10 @@
 # loss (eqs. 8-10), herding and NME. Here we put it back together and write **one incremental
 # task** of PODNet as plain PyTorch, in the order the authors' recipe runs it: copy the teacher,
 # imprint the new proxies, train with $\mathcal{L}_{\text{LSC}} + \mathcal{L}_{\text{POD-final}}$,
-# select exemplars, finetune the classifier on a class-balanced memory, evaluate. Only the equations
-# come from the library. At the end the library runs the same task, and the two give the same numbers.
+# select exemplars, finetune the classifier on a class-balanced memory, evaluate. The library gives
+# the equations and small tools (batches, augmentation, k-means, herding, NME); the loops, the phases
+# and the recipe are written here. At the end the library runs the same task, and the two give the
+# same numbers.
 #
 # **Learning goals**
 #
@@ -436,7 +438,8 @@ check_imprint(my_imprint)
 # **Exercise 3 (no check; predict, then try).** Before running it, predict what happens to the
 # old classes' accuracy in the comparison table if you remove `clf.freeze_old(True)` from step 1,
 # and what happens to the new class's CNN accuracy if you skip the finetuning of step 5. Then edit
-# the cells, rerun the chapter from step 1 on, and read the table: which numbers moved, and does
-# the comparison with the library still hold?
+# the cells, rerun from the cell that loads the base model (it restores a fresh copy) down to the
+# comparison, and read the table: which numbers moved, and does the comparison with the library
+# still hold?
 #
 # **Next:** chapter 05 runs PODNet and its baselines through the whole protocol, every task.

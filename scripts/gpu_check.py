@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 import traceback
@@ -143,7 +142,7 @@ def run(out: Path, device_name: str = "auto", short: bool = False, patterns: lis
         standin_epochs: int = 3) -> dict:
     device = resolve_device(device_name)
     out.mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or 'unknown'})"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     report = {"device": name, "torch": torch.__version__, "short": short, "checks": {}}
     cuda = device.type == "cuda"
     timed("bench (eager)", bench(device.type, short, compile=False, out=out), report)

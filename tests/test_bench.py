@@ -15,7 +15,9 @@ from podnet_lib.bench import (OthersLoad, Throughputs, compiled_figures, format_
 from podnet_lib.engine.methods.podnet import PODNet
 from podnet_lib.config import Config
 from podnet_lib.engine.presets import get_preset
-from podnet_lib.projection import PhaseCosts, cifar_projections, measure_phases, project_run, task_images
+from podnet_lib.engine.results import TaskResult
+from podnet_lib.projection import (PhaseCosts, cifar_projections, costs_from_run, measure_phases, project_run,
+                                  task_images)
 
 
 def test_task_images_by_hand():
@@ -36,6 +38,19 @@ def test_projection_by_hand():
     assert p["total_s"] == pytest.approx(base + step)
     fifty = project_run(costs, get_preset("cifar100-50steps-nme"))
     assert fifty["tasks"] == 51 and fifty["total_s"] > project_run(costs, get_preset("cifar100-10steps-nme"))["total_s"]
+
+
+def test_costs_from_a_real_run_by_hand():
+    """Per-image costs recovered from a run's phase seconds (the GPU check's stand-in run)."""
+    cfg = Config(base_classes=2, increment=1, epochs=2, finetune_epochs=3, memory_per_class=1)
+    base = TaskResult(task=0, n_classes=2, new_classes=[0, 1], acc_nme=None, acc_cnn=0.0, task_acc_nme=None,
+                      task_acc_cnn=[], phase_seconds={"train": 20 * 2 * 1.0, "select": 20 * 1.0, "evaluate": 8 * 11.0})
+    step = TaskResult(task=1, n_classes=3, new_classes=[2], acc_nme=None, acc_cnn=0.0, task_acc_nme=None,
+                      task_acc_cnn=[], phase_seconds={"train": 12 * 2 * 2.0, "finetune": 3 * 3 * 3.0, "imprint": 5.0,
+                                                      "select": 10 * 1.0, "evaluate": 12 * 11.0})
+    costs = costs_from_run([base, step], cfg, train_per_class=10, test_per_class=2)
+    assert asdict(costs) == pytest.approx(asdict(PhaseCosts(base_train=1.0, step_train=2.0, finetune=3.0,
+                                                            imprint=5.0, select=1.0, evaluate=11.0)))
 
 
 def test_phases_are_measured_on_a_real_base_task_and_step():

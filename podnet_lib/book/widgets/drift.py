@@ -129,7 +129,8 @@ def _train_student(cfg: Config, recipe: str, teacher: IncrementalLearner, out_di
                                  log_tasks=False)
     _adopt(learner, teacher)
     teacher_maps = _maps(teacher.net, probe, teacher.spec)
-    curve = DriftCurve(["start"], [0], [[d] for d in stage_drift(teacher_maps, _maps(learner.net, probe, learner.spec))])
+    start = stage_drift(teacher_maps, _maps(learner.net, probe, learner.spec))      # 0: the teacher itself
+    curve = DriftCurve(["start"], [0], [[d] for d in start])
     learner.epoch_hooks.append(_drift_hook(curve, teacher_maps, probe))
     result = learner.run_task(1)
     (out_dir / DRIFT_NAME).write_text(json.dumps(asdict(curve)))

@@ -1,6 +1,7 @@
 """Chapter 01 figures: what each pooling of POD (Sec. 3.1, eqs. (1)-(7)) keeps of a real stage output,
-and how each POD loss reacts when the student's maps drift from the teacher's (the student is
-simulated in `podnet_lib.book.widgets.student`, whose names are importable from here as well).
+and how each POD loss reacts when the student's maps drift from the teacher's (the simulated
+students live in `podnet_lib.book.widgets.student`, whose names are importable from here as well;
+the trained ones in `podnet_lib.book.widgets.drift`).
 
 Every function takes stage outputs h_l of shape (B, C, H, W) (or one sample (C, H, W)), with
 `width` the last axis, as `podnet_lib.model.pod` does; the losses themselves always come from
