@@ -55,6 +55,9 @@ def trained_learner(cfg: Config, root: Path, upto_task: int = 0, method: str | N
     learner = IncrementalLearner(cfg, method, splits, scenario, Path(root) / f"{method}-{config_key(cfg)}",
                                  resolve_device(cfg.device), bars, log_tasks=False)
     done = learner.restore() if learner.checkpoint_path.is_file() else 0
+    if done > upto_task + 1:
+        raise ValueError(f"{learner.checkpoint_path} holds the state after task {done - 1}, later than "
+                         f"upto_task={upto_task}; use another root for the earlier state")
     for t in range(done, upto_task + 1):
         learner.run_task(t)
     return learner
