@@ -18,6 +18,10 @@ DIGITS = Config(
 
 
 
+# Many small tasks, as in the paper's 50-step protocol: 2 base classes, then 8 steps of one class.
+# Only the protocol differs from DIGITS; every method keeps its own defaults.
+DIGITS_HARD = DIGITS.replace(base_classes=2, methods=("podnet", "finetune", "lwf", "icarl", "ucir"))
+
 def _cifar(steps: int, variant: str, order: int) -> Config:
     """`options/podnet/podnet_{cnn,nme}_cifar100.yaml`: the NME options differ by λc = 5, a scaling
     of 3 inside the LSC similarity and no learned η."""
@@ -44,6 +48,9 @@ def _build() -> dict[str, tuple[str, Config]]:
         "digits": ("main job: digits 8x8, base 5 + 5 steps of 1 class, PODNet vs finetune, iCaRL, joint (CPU, ~2 min)",
                    DIGITS.replace(methods=("podnet", "finetune", "icarl", "joint"))),
         "digits-podnet": ("PODNet alone on digits, same protocol as `digits`", DIGITS),
+        "digits-hard": ("the paper's regime on digits: base 2 + 8 steps of 1 class, 20 exemplars a class; PODNet vs "
+                        "finetune, LwF, iCaRL, UCIR, each with its own defaults (CPU, 1-2 min)",
+                        DIGITS_HARD),
         "digits-fast": ("digits with few epochs (tests, notebooks' fast mode): seconds",
                         DIGITS.replace(epochs=6, finetune_epochs=3)),
         "synthetic-cifar100": ("generated CIFAR-shaped stand-in (100 classes, 3x32x32), ResNet-32, 10 steps, 2 epochs",
