@@ -49,13 +49,17 @@ print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}
 # ## Tasks, old classes and new classes
 #
 # An ordinary classifier is trained once on a fixed set of classes. In **class-incremental
-# learning** it learns them by steps called *tasks*. The paper writes it as follows: the model is
-# learned in $T$ tasks; task $t$ brings a set of new classes $C_N^t$, the classes of earlier tasks
-# are the old classes $C_O^t = C_O^{t-1} \cup C_N^{t-1}$, and after task $t$ the model must
-# classify all of $C_O^t \cup C_N^t$. All training images of $C_N^t$ may be used, but of the old
+# learning** it learns them by steps called *tasks*. The paper writes it as follows (Sec. 3): task
+# $t$ brings a set of new classes $C_N^t$, the classes of earlier tasks are the old classes
+# $C_O^t = C_O^{t-1} \cup C_N^{t-1}$, and after task $t$ the model must classify all of
+# $C_O^t \cup C_N^t$. All training images of $C_N^t$ may be used, but of the old
 # classes only a small **memory** of exemplars is left.
 #
-# The first task is the **base task** with $B$ classes; every later task adds `increment` classes.
+# The first task is the **base task** with $B$ classes; every later task, a **step**, adds
+# `increment` classes. With $S$ steps there are $S + 1$ tasks, $t = 0, \dots, S$. (The paper
+# counts the tasks with $T$; this book keeps $T$ for the new classes of a task, the letter of the
+# authors' factor $\sqrt{N/T}$ in chapters 01 and 04. The notation table at the end of this
+# chapter lists every symbol.)
 # The order in which classes arrive is a **class order**. `podnet_lib.data` builds the protocol: the
 # bundled 8x8 digits give 10 classes; `make_scenario` splits them into tasks.
 
@@ -108,8 +112,10 @@ fig.suptitle("Training images of each task (task 0 = the base task of 5 classes)
 #
 # On CIFAR-100 the models first learn $B = 50$ classes, then the 50 others in 50, 25, 10 or 5
 # steps of 1, 2, 5 or 10 classes. "50 steps" is therefore **51 tasks**: the base task plus 50
-# steps. The class order is iCaRL's (the paper's order 1). Small steps are the hard case the paper
-# targets: more tasks mean more occasions to forget the earliest classes.
+# steps. The paper averages three class orders without listing them; the authors' code publishes
+# them (`options/data/cifar100_3orders.yaml`), and the first is iCaRL's. `CIFAR100_ORDER_1` is that
+# first order. Small steps are the hard case the paper targets: more tasks mean more occasions to
+# forget the earliest classes.
 
 # %%
 from podnet_lib.data import CIFAR100_ORDER_1
@@ -128,8 +134,8 @@ for steps in (50, 25, 10, 5):
 #
 # - $M_{\text{per}}$: at most $M_{\text{per}}$ images **per old class** (the paper: 20); the memory
 #   grows with the number of classes, and is small in the early tasks;
-# - $M_{\text{total}}$: a **fixed total** (e.g. 2000) shared equally by the $N_t$ classes seen,
-#   $\lfloor M_{\text{total}} / N_t \rfloor$ each; early tasks can keep many images per class.
+# - $M_{\text{total}}$: a **fixed total** (e.g. 2000) shared equally by the $N$ classes seen,
+#   $\lfloor M_{\text{total}} / N \rfloor$ each; early tasks can keep many images per class.
 #
 # When $M_{\text{total}} = M_{\text{per}} \times$ (number of classes), both end with the same memory,
 # but $M_{\text{per}}$ is harder on every earlier task. The paper uses $M_{\text{per}} = 20$
@@ -158,17 +164,17 @@ for ax in (ax1, ax2):
 # After every task the model is tested on the test images of **all classes seen so far**,
 # $C_O^t \cup C_N^t$. Let $a_t$ be that top-1 accuracy after task $t$. The paper scores a run with
 # the **average incremental accuracy** of Rebuffi et al. (iCaRL), "averaging the accuracy at the end
-# of each task (including the first)" (Sec. 1 and Sec. 4, not numbered in the paper). With tasks
-# $t = 0, \dots, T-1$, task 0 the base task:
+# of each task (including the first)" (Sec. 2; Sec. 4 uses it, the formula is not numbered in the
+# paper). With tasks $t = 0, \dots, S$, task 0 the base task:
 #
-# $$\bar{A} \;=\; \frac{1}{T} \sum_{t=0}^{T-1} a_t, \qquad
+# $$\bar{A} \;=\; \frac{1}{S+1} \sum_{t=0}^{S} a_t, \qquad
 #   a_t = \text{top-1 accuracy on } C_O^t \cup C_N^t \text{ after task } t .$$
 #
 # A finer view is the **accuracy matrix** $A_{t,j}$: the accuracy on the classes of task $j$,
 # measured after task $t$ ($j \le t$). Its row $t$ shows what the model still knows after task $t$;
 # its column $j$ shows how one group of classes fares over time. The **forgetting** of task $j$
 # (Chaudhry et al., 2018; not used by the paper) is its best accuracy before the last task minus its
-# final one, $f_j = \max_{t \in [j, T-2]} A_{t,j} - A_{T-1,j}$.
+# final one, $F_j = \max_{t \in [j, S-1]} A_{t,j} - A_{S,j}$.
 #
 # `podnet_lib.engine.metrics` computes all three: `average_incremental_accuracy`, `accuracy_matrix`,
 # `forgetting`.
@@ -257,7 +263,7 @@ for ax, name in zip(axes, METHODS):
 axes[1].legend(fontsize="small");
 
 # %% [markdown]
-# And the forgetting of each task, $f_j$, for both methods:
+# And the forgetting of each task, $F_j$, for both methods:
 
 # %%
 from podnet_lib.report.plots import plot_forgetting
@@ -275,6 +281,22 @@ fig.axes[0].set_ylim(0, 125);  # room for the legend above the bars
 # PODNet attacks both sides of this: a distillation loss that keeps the features from drifting
 # (POD, chapter 01) and a classifier that is robust to what drift remains (LSC, chapter 02), with a
 # memory of 20 exemplars per class to rehearse the old classes.
+
+# %% [markdown]
+# ## PODNet in one picture
+#
+# At task $t$ the model of task $t-1$ becomes a frozen **teacher** and a copy of it, the
+# **student**, learns the new classes. POD (Sec. 3.1) compares their outputs at every stage
+# $\mathbf{h}_\ell$ after pooling them over the width and over the height (POD-spatial, eq. 5),
+# and their embeddings $\mathbf{h}$ (POD-flat, eq. 6); eq. (7) weighs and adds the two. The
+# classifier is the LSC (Sec. 3.2): $K$ proxies per class, a class score per eq. (9), trained with
+# the NCA loss of eq. (10). The total loss of Sec. 3.3 is the sum of the two. Chapters 01 to 04 take
+# the parts one at a time; the picture follows the idea of the paper's Fig. 2 and 3.
+
+# %%
+from podnet_lib.book.widgets.diagram import plot_method_diagram
+
+plot_method_diagram();
 
 # %% [markdown]
 # ## Exercises
@@ -307,9 +329,9 @@ from podnet_lib.book.exercises.protocol import check_average_incremental_accurac
 check_average_incremental_accuracy(average_incremental_accuracy)
 
 # %% [markdown]
-# **3. Forgetting.** `matrix` is a (T, T) numpy array with `matrix[t, j]` the accuracy on the classes
-# of task $j$ after task $t$ (NaN above the diagonal). Return the forgetting $f_j$ of each task
-# $j < T-1$ as an array of length $T-1$ (empty for a single task). Careful: a task's best accuracy
+# **3. Forgetting.** `matrix` is an $(S+1) \times (S+1)$ numpy array with `matrix[t, j]` the accuracy
+# on the classes of task $j$ after task $t$ (NaN above the diagonal). Return the forgetting $F_j$ of
+# each task $j < S$ as an array of length $S$ (empty for a single task). Careful: a task's best accuracy
 # is not always the one right after it was learnt.
 
 # %%
@@ -342,3 +364,45 @@ check_forgetting(forgetting)
 #     return np.array([matrix[j:last, j].max() - matrix[last, j] for j in range(last)])
 # ```
 # </details>
+
+# %% [markdown]
+# ## Notation used in every chapter
+#
+# | symbol | meaning | in the code |
+# | --- | --- | --- |
+# | $t$ | a task; $t = 0$ is the base task | `task` |
+# | $S$ | number of steps after the base task, so $S + 1$ tasks (the paper writes $T$ tasks) | `scenario.n_tasks - 1` |
+# | $B$ | classes of the base task (in tensor shapes, `B` is the batch size) | `base_classes` |
+# | $C_N^t$, $C_O^t$ | new and old classes of task $t$ | `scenario.task_classes(t)` |
+# | $N$ | classes seen after the current task, new ones included | `n_seen` |
+# | $T$ | new classes of the current task, as in the authors' factor $\sqrt{N/T}$ | `n_new`, `increment` |
+# | $M_{\text{per}}$, $M_{\text{total}}$ | exemplars kept per old class; a total budget shared by the $N$ classes | `memory_per_class`, `memory_total` |
+# | $\mathbf{x}$ | an input image | `images` |
+# | $\mathbf{h}_\ell$ | output of stage $\ell$ of the ConvNet $f$, shape (B, C, H, W) | `out.maps[l]` |
+# | $\mathbf{h} = f(\mathbf{x})$ | the embedding, input of the classifier $g$; a superscript $t$ or $t-1$ names the student or the teacher | `out.features` |
+# | $\theta_{c,k}$ | proxy $k$ of class $c$ in the LSC (eq. 9); $\theta_c$ the weight of class $c$ in the cosine classifier (eq. 8) | `classifier.proxies` |
+# | $K$ | proxies per class | `proxies_per_class` |
+# | $\hat{y}_c$ | class score of class $c$ (eq. 9) | `out.scores` |
+# | $\eta$ | the learned scale of the scores (eqs. 8 and 10) | `classifier.scale` |
+# | $\delta$ | the NCA margin (eq. 10) | `nca_margin` |
+# | $\lambda_c$, $\lambda_f$ | weights of POD-spatial and POD-flat (eq. 7) | `lambda_c`, `lambda_f` |
+# | $a_t$, $\bar{A}$ | accuracy on all seen classes after task $t$; their average, the paper's score | `acc_nme`, `acc_cnn`; `average_incremental_accuracy` |
+# | $A_{t,j}$, $F_j$ | accuracy on the classes of task $j$ after task $t$; forgetting of task $j$ | `accuracy_matrix`, `forgetting` |
+#
+# ## Further reading
+#
+# - **LwF**: Li and Hoiem, *Learning without Forgetting*, ECCV 2016 (TPAMI 2018). Distils the old
+#   model's outputs on the new images, with no memory at all. The ancestor of every distillation
+#   loss here; the library's `lwf` method.
+# - **iCaRL**: Rebuffi, Kolesnikov, Sperl and Lampert, *iCaRL: Incremental Classifier and
+#   Representation Learning*, CVPR 2017. Brought the class-incremental protocol, the memory of
+#   exemplars chosen by herding, nearest-mean-of-exemplars (NME) inference and the average
+#   incremental accuracy. This chapter's score, chapter 03's herding and NME, the `icarl` baseline.
+# - **UCIR**: Hou, Pan, Loy, Wang and Lin, *Learning a Unified Classifier Incrementally via
+#   Rebalancing*, CVPR 2019. Brought the cosine classifier with a learned scale, distillation of the
+#   embedding ("less-forget") and the CNN inference; the base protocol of 50 classes then small
+#   steps. Chapter 02's eq. (8), the `ucir` baseline.
+# - **PODNet**: Douillard, Cord, Ollion, Robert and Valle, *PODNet: Pooled Outputs Distillation for
+#   Small-Tasks Incremental Learning*, ECCV 2020. Brought POD, distillation of pooled stage outputs
+#   (chapter 01), the LSC with several proxies per class and the NCA loss (chapter 02), and long runs
+#   of many small steps (chapters 04 to 06).

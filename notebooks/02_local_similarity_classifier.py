@@ -49,10 +49,10 @@ print(f"fast mode: {BOOK.fast}, device: {BOOK.device}, outputs in {BOOK.out_dir}
 #
 # Under class imbalance (many images of the new classes, a few exemplars of the old ones) the
 # weights of the new classes grow larger than the old ones. UCIR's answer, which PODNet builds on,
-# is to L2-normalise both the classifier weights $\theta_c$ and the embedding $h = f(x)$: the score
-# of class $c$ is their cosine similarity $\langle \theta_c, h \rangle$, and
+# is to L2-normalise both the classifier weights $\theta_c$ and the embedding $\mathbf{h} = f(\mathbf{x})$: the score
+# of class $c$ is their cosine similarity $\langle \theta_c, \mathbf{h} \rangle$, and
 #
-# $$\hat{y}_c = \frac{\exp(\eta \langle \theta_c, h \rangle)}{\sum_i \exp(\eta \langle \theta_i, h \rangle)} . \quad (8)$$
+# $$\hat{y}_c = \frac{\exp(\eta \langle \theta_c, \mathbf{h} \rangle)}{\sum_i \exp(\eta \langle \theta_i, \mathbf{h} \rangle)} . \quad (8)$$
 #
 # A cosine lies in $[-1, 1]$, so without the learned scale $\eta$ the softmax could never be
 # confident. `CosineClassifier` returns the cosines; the loss multiplies them by $\eta$ (the
@@ -75,13 +75,22 @@ for eta in (1.0, 4.0, 16.0):
 # %% [markdown]
 # ## The Local Similarity Classifier, eq. (9)
 #
-# One proxy per class models a single mode; when the distribution of $h$ drifts during incremental
+# Where the LSC sits in PODNet: it is the classifier $g$ on the student's embedding $\mathbf{h}$
+# (the POD part, chapter 01, is faded).
+
+# %%
+from podnet_lib.book.widgets.diagram import plot_method_diagram
+
+plot_method_diagram(highlight="lsc");
+
+# %% [markdown]
+# One proxy per class models a single mode; when the distribution of $\mathbf{h}$ drifts during incremental
 # learning, a single proxy is fragile. The LSC gives each class $K$ proxies $\theta_{c,k}$. Each
 # proxy's cosine is weighted by a softmax over the class's own proxies, and the class score is the
 # weighted mean:
 #
-# $$s_{c,k} = \frac{\exp \langle \theta_{c,k}, h \rangle}{\sum_i \exp \langle \theta_{c,i}, h \rangle}, \quad
-#   \hat{y}_c = \sum_k s_{c,k} \langle \theta_{c,k}, h \rangle . \quad (9)$$
+# $$s_{c,k} = \frac{\exp \langle \theta_{c,k}, \mathbf{h} \rangle}{\sum_i \exp \langle \theta_{c,i}, \mathbf{h} \rangle}, \quad
+#   \hat{y}_c = \sum_k s_{c,k} \langle \theta_{c,k}, \mathbf{h} \rangle . \quad (9)$$
 #
 # `local_similarity(features, proxies, K)` computes $\hat{y}$ (the $K$ proxies of a class are
 # contiguous rows of `proxies`); `LocalSimilarityClassifier` holds the proxies and $\eta$. With
@@ -104,9 +113,10 @@ print("K = 1: LSC equals the cosine classifier:", torch.allclose(lsc(h), cosine_
 
 # %% [markdown]
 # **Paper vs authors' code (similarity).** The authors' code does not use the cosine but minus the
-# squared distance of the normalised vectors, $-\lVert \bar\theta - \bar h \rVert^2 = 2\cos - 2$
-# (`similarity="authors"`). Inside eq. (9) that doubles the temperature of the softmax over proxies,
-# and in the class softmax it doubles $\eta$ (the constant $-2$ cancels). Numerically:
+# squared distance of the normalised vectors, $-\lVert \bar\theta - \bar{\mathbf{h}} \rVert^2 = 2\cos - 2$
+# (`similarity="authors"`). Inside eq. (9) that halves the temperature of the softmax over proxies
+# (it becomes twice as sharp), and in the class softmax it doubles $\eta$ (the constant $-2$
+# cancels). Numerically:
 
 # %%
 g = torch.Generator().manual_seed(0)
@@ -144,7 +154,7 @@ print(f"proxies: {tuple(clf.proxies.shape)} = {len(base_classes)} classes x K={K
 print(f"test accuracy of the LSC on the base classes: {(scores.argmax(1) == labels).float().mean():.1%}")
 
 # %% [markdown]
-# The features $h$ and the proxies, both L2-normalised (the classifier only sees directions), on
+# The features $\mathbf{h}$ and the proxies, both L2-normalised (the classifier only sees directions), on
 # the first two principal components of the features. The stars of a class sit among its images;
 # a proxy that drifts between clusters earns little weight $s_{c,k}$ and stays where it is.
 
@@ -312,13 +322,13 @@ for start in ("imprinted", "random"):
 # Random proxies never win: every new digit is misclassified. Imprinted proxies recognise a good
 # part of the new digits at once, from features learnt on other digits alone. That is only a start:
 # PODNet then trains on the new classes and the memory, and finetunes the classifier on a balanced
-# memory after each task (the full training loop, in a later chapter).
+# memory after each task: chapter 04 writes that task out step by step.
 
 # %% [markdown]
 # ## Exercises
 #
 # **1. Cosine scores, eq. (8).** Given embeddings `features` (B, D) and class weights `weights`
-# (C, D), return the (B, C) cosine similarities $\langle\theta_c, h\rangle$ (before $\eta$ and the
+# (C, D), return the (B, C) cosine similarities $\langle\theta_c, \mathbf{h}\rangle$ (before $\eta$ and the
 # softmax).
 
 # %%
@@ -345,9 +355,10 @@ check_local_similarity(lsc_scores)
 
 # %% [markdown]
 # **3. The NCA loss, eq. (10), paper form.** `scores` (B, C), `targets` (B,), scale `eta`,
-# margin `margin`; return the batch mean. The stub below is the authors' form: the margin
-# cancels out. Fix it so that the margin acts on the target only, the target is left out of the
-# denominator, and the hinge is applied.
+# margin `margin`; return the batch mean. The stub below is plain cross-entropy on
+# $\eta(\hat{y} - \delta)$: like the authors' form, it subtracts the margin from every class, so the
+# margin cancels out. Fix it so that the margin acts on the target only, the target is left out of
+# the denominator, and the hinge is applied.
 
 # %%
 def nca_paper(scores: torch.Tensor, targets: torch.Tensor, eta: float, margin: float) -> torch.Tensor:

@@ -289,7 +289,11 @@ widgets.interact(show_budgets,
 #
 # **Exercise 1: herding.** Write iCaRL's greedy selection: normalise the features, then pick, one
 # at a time, the unpicked sample that brings the mean of the picked set closest to the class
-# mean. Return the indices in pick order.
+# mean. Return the indices in pick order. The check also accepts iCaRL's original update, which
+# the authors' code runs: keep a vector $w$, start at the class mean $\mu$, take
+# $i = \arg\max_i \langle w, \varphi_i \rangle$, then $w \leftarrow w + \mu - \varphi_i$, even when $i$
+# was already taken (such a repeated hit adds nothing to the memory but moves $w$). The two pick
+# the same samples until a repeated hit happens.
 
 # %%
 import torch.nn.functional as F

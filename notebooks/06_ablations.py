@@ -77,8 +77,8 @@ print(f"base setting: {base.dataset}, {base.base_classes} base classes + steps o
 # %% [markdown]
 # ## How noisy is one number?
 #
-# Before comparing variants, run the full PODNet with two seeds (network initialisation, batch
-# order, augmentation). A difference between two variants smaller than this spread is not
+# Before comparing variants, run the full PODNet with several seeds (network initialisation,
+# batch order, augmentation): seeds 1 and 2 in fast mode, 1, 2 and 3 otherwise. A difference between two variants smaller than this spread is not
 # evidence of anything.
 
 # %%
@@ -90,13 +90,14 @@ print(ablation_table(noise))
 # %% [markdown]
 # ## Table 3a: the classifier and the two distillation terms
 #
-# PODNet's loss (Sec. 3.3) is the NCA loss on the LSC scores (eqs. 9-10) plus the two POD terms of
-# eq. (7),
+# PODNet's loss (Sec. 3.3, an equation without a number) is the NCA loss on the LSC scores
+# (eqs. 9-10) plus POD-final, eq. (7), which averages POD-spatial over the $L-1$ stage outputs:
 #
-# $$\mathcal{L} = \mathcal{L}_{\text{LSC}} + \lambda_f\, \mathcal{L}_{\text{POD-flat}}
-#   + \lambda_c\, \mathcal{L}_{\text{POD-spatial}} , \quad (7)$$
+# $$\mathcal{L} = \mathcal{L}_{\text{LSC}} + \mathcal{L}_{\text{POD-final}}, \qquad
+#   \mathcal{L}_{\text{POD-final}} = \frac{\lambda_c}{L-1} \sum_{\ell=1}^{L-1} \mathcal{L}_{\text{POD-spatial}}(\mathbf{h}_\ell^{t-1}, \mathbf{h}_\ell^t)
+#   + \lambda_f\, \mathcal{L}_{\text{POD-flat}}(\mathbf{h}^{t-1}, \mathbf{h}^t) , \quad (7)$$
 #
-# each POD term multiplied by the authors' adaptive factor $\sqrt{N/T}$. A row of Table 3a switches
+# with POD-final multiplied by the authors' adaptive factor $\sqrt{N/T}$. A row of Table 3a switches
 # a term off by setting its weight to 0 (`lambda_f`, `lambda_c`), and swaps the classifier:
 # `classifier="cosine"` is UCIR's cosine classifier (eq. 8), `"lsc"` the Local Similarity
 # Classifier with $K$ proxies per class (eq. 9), and LSC-CE keeps the LSC but trains it with plain
@@ -161,9 +162,9 @@ print(f"LSC instead of cosine (no POD):    {gain('cosine', 'lsc')}")
 # %% [markdown]
 # ## Table 3b: which pooling for the intermediate maps?
 #
-# Chapter 01 defined the poolings of a stage output $\mathbf{h}_\ell$ (eqs. 1-6): none at all
+# Chapter 01 defined the poolings of a stage output $\mathbf{h}_\ell$ (eqs. 1-5): none at all
 # (`pixel`), over channels (`channel`), global average (`gap`), over the width (eq. 4,
-# `width`), over the height (`height`), and both concatenated: POD-spatial (eq. 6, `spatial`). Every
+# `width`), over the height (`height`), and both together: POD-spatial (eq. 5, `spatial`). Every
 # row keeps POD-flat; "none" is POD-flat alone (the same run as "lsc + flat" above, so it is loaded,
 # not retrained).
 #

@@ -31,10 +31,10 @@ def library_task_classes(n, base, inc):
 
 def test_task_classes_right_and_wrong(capsys):
     assert check_task_classes(library_task_classes)
-    assert "all cases right" in capsys.readouterr().out
+    assert "all 6 cases right" in capsys.readouterr().out
     # a classic slip: the steps start at `increment` instead of after the base task
     assert not check_task_classes(lambda n, b, i: [list(range(b))] + [list(range(s, s + i)) for s in range(i, n - b + i, i)])
-    assert "WRONG" in capsys.readouterr().out
+    assert "[wrong]" in capsys.readouterr().out
     # the base task forgotten
     assert not check_task_classes(lambda n, b, i: library_task_classes(n, b, i)[1:])
     assert "tasks, expected" in capsys.readouterr().out
@@ -46,6 +46,7 @@ def test_average_incremental_accuracy_right_and_wrong(capsys):
     out = capsys.readouterr().out
     assert "the base task, task 0, counts too" in out
     assert not check_average_incremental_accuracy(lambda a: a[-1])       # the final accuracy
+    assert "the last accuracy" in capsys.readouterr().out
 
 
 def test_forgetting_right_and_wrong(capsys):
@@ -53,16 +54,18 @@ def test_forgetting_right_and_wrong(capsys):
     # best accuracy taken right after learning instead of the maximum
     assert not check_forgetting(lambda m: np.array([m[j, j] - m[-1, j] for j in range(m.shape[0] - 1)]))
     assert "largest difference" in capsys.readouterr().out
+    assert not check_forgetting(lambda m: np.nanmax(m, axis=0) - m[-1])     # the last task included
+    assert "shape" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("check", [check_task_classes, check_average_incremental_accuracy, check_forgetting,
                                    check_cosine_scores, check_local_similarity, check_nca_loss])
 def test_checks_never_raise(check, capsys):
-    assert check(not_implemented) is False
+    assert not check(not_implemented)
     assert "not implemented yet" in capsys.readouterr().out
-    assert check(crashes) is False
+    assert not check(crashes)
     assert "raised RuntimeError: boom" in capsys.readouterr().out
-    assert check(lambda *a: "nonsense") is False          # a malformed answer is reported, not raised
+    assert not check(lambda *a: "nonsense")               # a malformed answer is reported, not raised
 
 
 # --- chapter 02 ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from podnet_lib.book.exercises.memory import (  # noqa: E402
-    check_class_means, check_exemplars_per_class, check_herding, check_nme_predict,
+    _herding_cases, check_class_means, check_exemplars_per_class, check_herding, check_nme_predict, icarl_herding,
 )
 from podnet_lib.engine.inference import class_means, nme_predict  # noqa: E402
 from podnet_lib.engine.memory import exemplars_per_class, herding_selection, random_selection  # noqa: E402
@@ -31,7 +31,8 @@ def test_library_functions_pass_every_check(capsys):
     assert check_class_means(class_means)
     assert check_nme_predict(nme_predict)
     assert check_exemplars_per_class(exemplars_per_class)
-    assert "Well done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("✓") == 4 and "[wrong]" not in out
 
 
 def test_herding_without_normalisation_fails_and_says_where(capsys):
@@ -51,6 +52,14 @@ def test_herding_without_normalisation_fails_and_says_where(capsys):
     assert "[wrong]" in out and "differs" in out
 
 
+def test_both_herding_updates_pass_and_they_differ_on_some_case():
+    """iCaRL's original update (the authors') may revisit a sample; the check accepts it and the
+    library's greedy form, and at least one case tells them apart (else accepting both means nothing)."""
+    assert check_herding(herding_selection)
+    assert check_herding(icarl_herding)
+    assert any(not torch.equal(herding_selection(f, m), icarl_herding(f, m)) for _, f, m in _herding_cases())
+
+
 def test_random_picks_and_repeated_picks_fail(capsys):
     assert not check_herding(lambda f, m: random_selection(len(f), m, torch.Generator().manual_seed(0)))
     assert not check_herding(lambda f, m: torch.zeros(min(m, len(f)), dtype=torch.long))
@@ -65,11 +74,11 @@ def test_unwritten_broken_or_silent_functions_never_raise(capsys):
         raise RuntimeError("boom")
 
     for check in (check_herding, check_class_means, check_nme_predict, check_exemplars_per_class):
-        assert check(unwritten) is False
+        assert not check(unwritten)
         assert "not implemented yet" in capsys.readouterr().out
-        assert check(broken) is False
+        assert not check(broken)
         assert "RuntimeError: boom" in capsys.readouterr().out
-        assert check(lambda *a: None) is False
+        assert not check(lambda *a: None)
         assert "returned None" in capsys.readouterr().out
 
 
@@ -87,9 +96,12 @@ def test_nme_with_the_farthest_mean_or_the_wrong_axis_fails():
     assert check_nme_predict(lambda f, means: torch.cdist(f, means).argmin(dim=1))
 
 
-def test_memory_total_without_floor_or_sharing_fails():
+def test_memory_total_without_floor_or_sharing_fails(capsys):
     assert not check_exemplars_per_class(lambda n, per, total: per if per is not None else total / n)
     assert not check_exemplars_per_class(lambda n, per, total: per or total)
+    capsys.readouterr()
+    assert not check_exemplars_per_class(lambda n, per, total: per if per is not None else round(total / n))
+    assert "exceed the budget" in capsys.readouterr().out
 
 
 # --- widget callbacks -------------------------------------------------------------------------------

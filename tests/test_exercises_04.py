@@ -23,7 +23,7 @@ def _loss(factor_of, lambda_c: float = CFG.lambda_c, lambda_f: float = CFG.lambd
 
 def test_batch_loss_check_accepts_the_loss_and_names_mistakes(capsys):
     assert check_batch_loss(_loss(adaptive_factor), CFG)
-    assert "Well done" in capsys.readouterr().out
+    assert "all 3 cases right" in capsys.readouterr().out
     assert not check_batch_loss(_loss(lambda n, t: 1.0), CFG)
     assert "adaptive_factor" in capsys.readouterr().out
     assert not check_batch_loss(_loss(adaptive_factor, CFG.lambda_f, CFG.lambda_c), CFG)
@@ -40,7 +40,7 @@ def _imprint(renormalise: bool, scaled: bool = True):
 
 def test_imprint_check_accepts_the_authors_imprinting_and_names_mistakes(capsys):
     assert check_imprint(_imprint(renormalise=False))
-    assert "Well done" in capsys.readouterr().out
+    assert "all 3 cases right" in capsys.readouterr().out
     assert not check_imprint(_imprint(renormalise=True))
     assert "does not normalise" in capsys.readouterr().out
     assert not check_imprint(_imprint(renormalise=False, scaled=False))

@@ -55,7 +55,7 @@ def table3a_configs(base: Config) -> dict[str, Config]:
 
 
 def table3b_configs(base: Config) -> dict[str, Config]:
-    """Table 3b: the pooling of the intermediate-map distillation (eqs. 1-6), POD-flat always on.
+    """Table 3b: the pooling of the intermediate-map distillation (eqs. 1-5), POD-flat always on.
 
     "none" (POD-flat alone, λc = 0) and "spatial" (POD-spatial) are the main configuration, with the
     base's λf and λc: the paper's rows for them repeat Table 3a's "lsc + flat" and "lsc + flat +

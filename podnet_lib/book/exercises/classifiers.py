@@ -4,8 +4,8 @@
 - `check_local_similarity(fn)`: the LSC class scores ŷ_c of eq. (9);
 - `check_nca_loss(fn)`: the NCA loss of eq. (10), paper form (margin δ on the target only).
 
-Each check compares the student's function with `podnet_lib.model.classifiers` on several inputs,
-prints which case is right or wrong and by how much, returns True or False and never raises.
+Each check compares the student's function with `podnet_lib.model.classifiers` on several inputs
+through the chapters' one harness (`harness.run_check`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from podnet_lib.model.classifiers import CosineClassifier, local_similarity, nca_loss
-from podnet_lib.book.exercises.protocol import NOT_IMPLEMENTED, compare_arrays, run_cases, student_call
+from podnet_lib.book.exercises.harness import Verdict, answer, compare_arrays, run_check
 
 
 def _inputs(seed: int, batch: int, dim: int, rows: int, scale: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -26,17 +26,15 @@ def _inputs(seed: int, batch: int, dim: int, rows: int, scale: float = 1.0) -> t
     return features, weights
 
 
-def _tensor_case(fn: Callable[..., Any], args: tuple, expected: Tensor, atol: float = 1e-5) -> Callable[[], Any]:
-    def run() -> Any:
-        got = student_call(fn, *[a.clone() if isinstance(a, Tensor) else a for a in args])
-        if got is NOT_IMPLEMENTED:
-            return got
+def _tensor_case(fn: Callable[..., Any], args: tuple, expected: Tensor, atol: float = 1e-5) -> Callable[[], str | None]:
+    def run() -> str | None:
+        got = answer(fn, *[a.clone() if isinstance(a, Tensor) else a for a in args])
         return compare_arrays(got, expected.detach().numpy(), atol=atol)
     return run
 
 
 # --- eq. (8) -------------------------------------------------------------------------------------
-def check_cosine_scores(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+def check_cosine_scores(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """fn(features (B, D), weights (C, D)) -> (B, C) cosine similarities <θ_c, h> (eq. 8, before η
     and the softmax). Compared with `CosineClassifier`."""
     cases = []
@@ -47,11 +45,11 @@ def check_cosine_scores(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         with torch.no_grad():
             expected = clf(features)
         cases.append((f"B={b}, D={d}, C={c} (vectors of various norms)", _tensor_case(fn, (features, weights), expected)))
-    return run_cases("check_cosine_scores", cases)
+    return run_check("cosine scores, eq. (8)", cases)
 
 
 # --- eq. (9) -------------------------------------------------------------------------------------
-def check_local_similarity(fn: Callable[[Tensor, Tensor, int], Tensor]) -> bool:
+def check_local_similarity(fn: Callable[[Tensor, Tensor, int], Tensor]) -> Verdict:
     """fn(features (B, D), proxies (C * K, D), K) -> (B, C) class scores ŷ_c of eq. (9), with the
     cosine as similarity and the K proxies of a class contiguous. Compared with
     `local_similarity(..., similarity="cosine")`."""
@@ -60,11 +58,11 @@ def check_local_similarity(fn: Callable[[Tensor, Tensor, int], Tensor]) -> bool:
         features, proxies = _inputs(100 + seed, b, d, c * k)
         expected = local_similarity(features, proxies, k, similarity="cosine")
         cases.append((f"B={b}, D={d}, {c} classes, K={k}", _tensor_case(fn, (features, proxies, k), expected)))
-    return run_cases("check_local_similarity", cases)
+    return run_check("LSC class scores, eq. (9)", cases)
 
 
 # --- eq. (10) ------------------------------------------------------------------------------------
-def check_nca_loss(fn: Callable[[Tensor, Tensor, float, float], Tensor | float]) -> bool:
+def check_nca_loss(fn: Callable[[Tensor, Tensor, float, float], Tensor | float]) -> Verdict:
     """fn(scores (B, C), targets (B,), eta, margin) -> scalar: the batch mean of eq. (10), the
     paper's form: margin δ on the target only, the target left out of the denominator, hinge.
     Compared with `nca_loss(..., form="paper", hinge=True)`."""
@@ -84,4 +82,4 @@ def check_nca_loss(fn: Callable[[Tensor, Tensor, float, float], Tensor | float])
             scores[torch.arange(b // 2), targets[: b // 2]] = 0.9
         expected = nca_loss(scores, targets, eta, margin, hinge=True, form="paper")
         cases.append((description, _tensor_case(fn, (scores, targets, eta, margin), expected)))
-    return run_cases("check_nca_loss", cases)
+    return run_check("NCA loss, eq. (10), paper form", cases)

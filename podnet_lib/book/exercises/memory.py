@@ -1,9 +1,8 @@
 """Checks for chapter 03's exercises: herding, NME class means and predictions, memory budgets.
 
-Each `check_...(fn)` calls the student's function on several inputs, compares with
-`podnet_lib.engine.memory` / `podnet_lib.engine.inference`, prints which case is right or wrong and by how
-much, and returns True or False. It never raises: a `NotImplementedError` prints
-"not implemented yet", any other error is reported with its line number.
+Each `check_...(fn)` calls the student's function on several inputs and compares with
+`podnet_lib.engine.memory` / `podnet_lib.engine.inference` through the chapters' one harness
+(`harness.run_check`).
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from podnet_lib.book.exercises.calling import Stop, as_number, call, verdict
+from podnet_lib.book.exercises.harness import Case, Verdict, answer, as_number, run_check
 from podnet_lib.engine.inference import class_means, nme_predict
 from podnet_lib.engine.memory import exemplars_per_class, herding_selection
 
@@ -31,43 +30,59 @@ def _mean_gap(features: Tensor, idx: Tensor) -> float:
 
 
 # --- herding -----------------------------------------------------------------------------------
+def icarl_herding(features: Tensor, m: int, max_iterations: int = 1000) -> Tensor:
+    """iCaRL's original herding update, as in iCaRL's and the authors' code: (min(m, N),) indices.
+
+    w starts at the class mean μ of the normalised features φ; each step takes i = argmax <w, φ_i>
+    and updates w <- w + μ - φ_i, even when i was already taken (a repeated hit adds nothing to the
+    memory but moves w). The picks are returned in order of first hit. Without repeated hits it
+    equals `herding_selection`; after one, the two can differ.
+    """
+    phi = F.normalize(features.detach().double(), dim=1)
+    mu = phi.mean(0)
+    w, picked = mu.clone(), []
+    target = min(m, len(phi))
+    for _ in range(max_iterations):
+        if len(picked) == target:
+            break
+        i = int(torch.argmax(phi @ w))
+        if i not in picked:
+            picked.append(i)
+        w = w + mu - phi[i]
+    return torch.tensor(picked, dtype=torch.long)
+
+
 def _herding_cases(seed: int = 0) -> list[tuple[str, Tensor, int]]:
     g = torch.Generator().manual_seed(seed)
     cases = []
-    for n, d, m in ((30, 5, 8), (100, 16, 20), (12, 4, 12), (50, 64, 1)):
+    for n, d, m in ((30, 5, 8), (100, 16, 20), (12, 4, 12), (50, 64, 1), (40, 2, 15)):
         feats = 3.0 * torch.randn(n, d, generator=g) + torch.randn(d, generator=g)   # unequal norms
         cases.append((f"N={n}, D={d}, m={m}", feats, m))
     return cases
 
 
-def check_herding(fn: Callable[[Tensor, int], Tensor]) -> bool:
-    """fn(features (N, D), m) -> (m,) indices in pick order, as `herding_selection`."""
-    print("Checking herding (iCaRL's greedy exemplar selection):")
-    passed, cases = 0, _herding_cases()
-    try:
-        for desc, feats, m in cases:
+def check_herding(fn: Callable[[Tensor, int], Tensor]) -> Verdict:
+    """fn(features (N, D), m) -> (min(m, N),) indices in pick order. Either form of herding passes:
+    the greedy mean-matching of `herding_selection` (no index twice) or iCaRL's original update
+    (`icarl_herding`, the one the authors' code runs); they differ only after a repeated hit."""
+
+    def case(desc: str, feats: Tensor, m: int) -> Case:
+        def run() -> str | None:
+            got = _as_long(answer(fn, feats.clone(), m))
             expected = herding_selection(feats, m)
-            ok, out = call(fn, desc, feats.clone(), m)
-            if not ok:
-                continue
-            got = _as_long(out)
             if got.shape != expected.shape:
-                print(f"  [wrong] {desc}: expected {m} indices, got shape {tuple(got.shape)}")
-                continue
+                return f"expected {min(m, len(feats))} indices, got shape {tuple(got.shape)}"
             if got.unique().numel() != got.numel():
-                print(f"  [wrong] {desc}: an index is picked twice: {got.tolist()}")
-                continue
-            if torch.equal(got, expected):
-                print(f"  [ok]    {desc}: {got[:6].tolist()}{' ...' if m > 6 else ''}")
-                passed += 1
-                continue
+                return f"an index is picked twice: {got.tolist()}"
+            if torch.equal(got, expected) or torch.equal(got, icarl_herding(feats, m)):
+                return None
             k = int((got != expected).nonzero()[0])
-            print(f"  [wrong] {desc}: pick {k} differs (yours {int(got[k])}, expected {int(expected[k])}); "
-                  f"your subset's mean is {_mean_gap(feats, got):.4f} from the class mean, the library's "
-                  f"{_mean_gap(feats, expected):.4f}. Did you L2-normalise the features first?")
-    except Stop:
-        return False
-    return verdict("the library's herding_selection", passed, len(cases))
+            return (f"pick {k} differs (yours {int(got[k])}, expected {int(expected[k])}); your subset's mean is "
+                    f"{_mean_gap(feats, got):.4f} from the class mean, the library's {_mean_gap(feats, expected):.4f}. "
+                    "Did you L2-normalise the features first?")
+        return desc, run
+
+    return run_check("herding", [case(*c) for c in _herding_cases()])
 
 
 # --- class means and NME -----------------------------------------------------------------------
@@ -81,95 +96,84 @@ def _means_cases(seed: int = 1) -> list[tuple[str, Tensor, Tensor, int]]:
     return cases
 
 
-def check_class_means(fn: Callable[[Tensor, Tensor, int], Tensor]) -> bool:
+def check_class_means(fn: Callable[[Tensor, Tensor, int], Tensor]) -> Verdict:
     """fn(features (N, D), labels (N,), n_classes) -> (n_classes, D) unit class means, as `class_means`."""
-    print("Checking the NME class means:")
-    passed, cases = 0, _means_cases()
-    try:
-        for desc, feats, labels, c in cases:
+
+    def case(desc: str, feats: Tensor, labels: Tensor, c: int) -> Case:
+        def run() -> str | None:
+            got = torch.as_tensor(answer(fn, feats.clone(), labels.clone(), c), dtype=torch.float32).cpu()
             expected = class_means(feats, labels, c)
-            ok, out = call(fn, desc, feats.clone(), labels.clone(), c)
-            if not ok:
-                continue
-            got = torch.as_tensor(out, dtype=torch.float32).cpu()
             if got.shape != expected.shape:
-                print(f"  [wrong] {desc}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
-                continue
+                return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
             err = float((got - expected).abs().max())
             if err <= ATOL * 10:
-                print(f"  [ok]    {desc}: largest difference {err:.1e}")
-                passed += 1
-                continue
-            norms = got.norm(dim=1)
-            hint = ("your means are not unit vectors: renormalise them" if (norms - 1).abs().max() > 1e-3
+                return None
+            hint = ("your means are not unit vectors: renormalise them" if (got.norm(dim=1) - 1).abs().max() > 1e-3
                     else "normalise each feature before averaging")
-            print(f"  [wrong] {desc}: largest difference {err:.4f} ({hint})")
-    except Stop:
-        return False
-    return verdict("the library's class_means", passed, len(cases))
+            return f"largest difference {err:.4f} ({hint})"
+        return desc, run
+
+    return run_check("NME class means", [case(*c) for c in _means_cases()])
 
 
-def check_nme_predict(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
-    """fn(features (N, D), means (C, D)) -> (N,) predicted labels, as `nme_predict`."""
-    print("Checking nearest-mean-of-exemplars prediction:")
-    g = torch.Generator().manual_seed(2)
+def _nme_cases(seed: int = 2) -> list[tuple[str, Tensor, Tensor]]:
+    g = torch.Generator().manual_seed(seed)
     cases = []
     for n, d, c in ((40, 8, 4), (100, 16, 10), (5, 3, 2)):
         means = F.normalize(torch.randn(c, d, generator=g), dim=1)
-        feats = 5.0 * torch.rand(n, 1, generator=g) * (torch.randn(n, d, generator=g) + 2 * means[torch.randint(0, c, (n,), generator=g)])
+        feats = 5.0 * torch.rand(n, 1, generator=g) * (torch.randn(n, d, generator=g)
+                                                       + 2 * means[torch.randint(0, c, (n,), generator=g)])
         cases.append((f"N={n}, D={d}, C={c}", feats, means))
-    passed = 0
-    try:
-        for desc, feats, means in cases:
+    return cases
+
+
+def check_nme_predict(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
+    """fn(features (N, D), means (C, D)) -> (N,) predicted labels, as `nme_predict`."""
+
+    def case(desc: str, feats: Tensor, means: Tensor) -> Case:
+        def run() -> str | None:
+            got = _as_long(answer(fn, feats.clone(), means.clone()))
             expected = nme_predict(feats, means)
-            ok, out = call(fn, desc, feats.clone(), means.clone())
-            if not ok:
-                continue
-            got = _as_long(out)
             if got.shape != expected.shape:
-                print(f"  [wrong] {desc}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
-                continue
+                return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
             wrong = int((got != expected).sum())
             if wrong == 0:
-                print(f"  [ok]    {desc}: all {len(got)} predictions agree")
-                passed += 1
-            else:
-                print(f"  [wrong] {desc}: {wrong}/{len(got)} predictions differ "
-                      "(the nearest mean is the one at the smallest distance, one label per row)")
-    except Stop:
-        return False
-    return verdict("the library's nme_predict", passed, len(cases))
+                return None
+            return (f"{wrong}/{len(got)} predictions differ "
+                    "(the nearest mean is the one at the smallest distance, one label per row)")
+        return desc, run
+
+    return run_check("nearest-mean-of-exemplars prediction", [case(*c) for c in _nme_cases()])
 
 
 # --- memory budgets ----------------------------------------------------------------------------
+# (n_seen, M_per, M_total); several M_total / n_seen have a fractional part >= 0.5, so rounding to
+# the nearest integer and rounding down (the floor, which keeps the total within budget) differ.
 MEMORY_CASES: tuple[tuple[int, int | None, int | None], ...] = (
-    (50, 20, None), (100, 20, None), (50, None, 2000), (51, None, 2000), (100, None, 2000),
-    (7, None, 100), (3, 5, None),
+    (50, 20, None), (100, 20, None), (3, 5, None), (50, None, 2000), (51, None, 2000),
+    (30, None, 2000), (70, None, 2000), (3, None, 2000), (7, None, 100), (100, None, 2000),
 )
 
 
-def check_exemplars_per_class(fn: Callable[[int, int | None, int | None], int]) -> bool:
+def check_exemplars_per_class(fn: Callable[[int, int | None, int | None], int]) -> Verdict:
     """fn(n_seen, memory_per_class, memory_total) -> images per class, as `exemplars_per_class`."""
-    print("Checking the memory budget (images kept per class):")
-    passed = 0
-    try:
-        for n_seen, m_per, m_total in MEMORY_CASES:
-            desc = f"n_seen={n_seen}, memory_per_class={m_per}, memory_total={m_total}"
+
+    def case(n_seen: int, m_per: int | None, m_total: int | None) -> Case:
+        def run() -> str | None:
+            got = as_number(answer(fn, n_seen, m_per, m_total))
             expected = exemplars_per_class(n_seen, m_per, m_total)
-            ok, out = call(fn, desc, n_seen, m_per, m_total)
-            if not ok:
-                continue
-            got = as_number(out, desc)
-            if got is None:
-                continue
             if got == expected:
-                print(f"  [ok]    {desc}: {expected}")
-                passed += 1
-            else:
-                print(f"  [wrong] {desc}: expected {expected}, got {out} (off by {got - expected:+g})")
-    except Stop:
-        return False
-    return verdict("the library's exemplars_per_class", passed, len(MEMORY_CASES))
+                return None
+            hint = ""
+            if m_total is not None and got == round(m_total / n_seen):
+                hint = (f": rounded to the nearest integer, {got:g} x {n_seen} = {got * n_seen:g} images "
+                        f"exceed the budget of {m_total}; round down")
+            elif m_total is not None and got == m_total / n_seen:
+                hint = ": a number of images is a whole number; round down"
+            return f"expected {expected}, got {got:g}{hint}"
+        return f"n_seen={n_seen}, memory_per_class={m_per}, memory_total={m_total}", run
+
+    return run_check("memory budget (images kept per class)", [case(*c) for c in MEMORY_CASES])
 
 
-__all__ = ["check_herding", "check_class_means", "check_nme_predict", "check_exemplars_per_class"]
+__all__ = ["check_herding", "check_class_means", "check_nme_predict", "check_exemplars_per_class", "icarl_herding"]

@@ -1,18 +1,19 @@
 """Checks for chapter 01's exercises (POD, Sec. 3.1, eqs. (4)-(6) and the authors' form).
 
 Each `check_...(fn)` calls the student's function on several random tensors (non-square maps
-among them, so that a sum over the wrong axis shows), compares with `podnet_lib.model.pod`, prints
-which case is right or wrong and by how much, and returns True or False. It never raises.
+among them, so that a sum over the wrong axis shows), compares with `podnet_lib.model.pod`
+through the chapters' one harness (`harness.run_check`); a wrong answer that matches a known slip
+gets a hint.
 """
 from __future__ import annotations
 
-import traceback
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from podnet_lib.book.exercises.harness import Case, Verdict, answer, compare_numbers, run_check
 from podnet_lib.model.pod import pod_distance, pod_flat, pod_height, pod_spatial, pod_width
 
 MAP_SHAPES = ((2, 3, 4, 5), (1, 1, 3, 7), (4, 8, 6, 2), (3, 5, 5, 5))    # (B, C, H, W)
@@ -45,49 +46,17 @@ def _emb_cases(seed: int = 0) -> list[tuple[str, Tensor, Tensor]]:
     return cases
 
 
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= ATOL + RTOL * abs(b)
+def _scalar_check(title: str, student: Callable, reference: Callable, cases, hints: dict[str, Callable]) -> Verdict:
+    """Compare student(old, new) with reference(old, new) case by case, through the harness."""
 
+    def case(desc: str, old: Tensor, new: Tensor) -> Case:
+        def run() -> str | None:
+            got = answer(student, old.clone(), new.clone())
+            wrong = {text: float(test(old, new)) for text, test in hints.items()}
+            return compare_numbers(got, float(reference(old, new)), wrong, RTOL, ATOL)
+        return desc, run
 
-def _run(name: str, student: Callable, reference: Callable, cases, hints: dict[str, Callable]) -> bool:
-    """Compare student(old, new) with reference(old, new) case by case; print a line each."""
-    print(f"Checking {name}:")
-    passed = 0
-    for desc, old, new in cases:
-        expected = float(reference(old, new))
-        try:
-            got = student(old.clone(), new.clone())
-        except NotImplementedError:
-            print("  not implemented yet: replace `raise NotImplementedError` by your code")
-            return False
-        except Exception as err:                     # the student's bug: report it, never raise
-            frame = traceback.extract_tb(err.__traceback__)[-1]
-            print(f"  [error] {desc}: {type(err).__name__}: {err} (line {frame.lineno})")
-            continue
-        if got is None:
-            print(f"  [wrong] {desc}: your function returned None (is a `return` missing?)")
-            continue
-        try:
-            got_t = torch.as_tensor(got, dtype=torch.float64)
-        except Exception as err:
-            print(f"  [wrong] {desc}: expected a scalar tensor, got {type(got).__name__} ({err})")
-            continue
-        if got_t.numel() != 1:
-            print(f"  [wrong] {desc}: expected a scalar (the batch mean), got a tensor of shape {tuple(got_t.shape)}")
-            continue
-        value = float(got_t)
-        if _close(value, expected):
-            print(f"  [ok]    {desc}: {value:.6g}")
-            passed += 1
-            continue
-        why = next((text for text, test in hints.items() if _close(value, float(test(old, new)))), "")
-        diff = value - expected
-        rel = f" ({abs(diff) / abs(expected):.1%} off)" if expected else ""
-        print(f"  [wrong] {desc}: got {value:.6g}, expected {expected:.6g}, difference {diff:+.4g}{rel}"
-              + (f"\n          hint: {why}" if why else ""))
-    ok = passed == len(cases)
-    print(f"{'All' if ok else passed} of {len(cases)} cases right." + (" Well done!" if ok else ""))
-    return ok
+    return run_check(title, [case(d, o, n) for d, o, n in cases])
 
 
 def _authors(old: Tensor, new: Tensor) -> Tensor:
@@ -98,7 +67,7 @@ def _batch_size(old: Tensor) -> int:
     return old.shape[0]
 
 
-def check_pod_width(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+def check_pod_width(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """Check POD-width, eq. (4): fn(old, new) with (B, C, H, W) inputs -> scalar batch mean."""
     hints = {
         "this is POD-height: you summed over the height (dim 2); the width is the last axis (dim 3)": pod_height,
@@ -109,10 +78,10 @@ def check_pod_width(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         "this is POD-gap: sum over the width only, the profile along the height is what POD-width keeps":
             lambda o, n: pod_distance(o, n, "gap"),
     }
-    return _run("POD-width, eq. (4)", fn, pod_width, _map_cases(0), hints)
+    return _scalar_check("POD-width, eq. (4)", fn, pod_width, _map_cases(0), hints)
 
 
-def check_pod_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+def check_pod_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """Check POD-spatial, eq. (5), paper form: fn(old, new) with (B, C, H, W) inputs -> scalar."""
     hints = {
         "this is POD-width alone: eq. (5) adds POD-height": pod_width,
@@ -122,10 +91,10 @@ def check_pod_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         "this is half of eq. (5): the two terms are added, not averaged": lambda o, n: pod_spatial(o, n) / 2,
         "this is the authors' form; this exercise asks for the paper's eq. (5)": _authors,
     }
-    return _run("POD-spatial, eq. (5), paper form", fn, pod_spatial, _map_cases(1), hints)
+    return _scalar_check("POD-spatial, eq. (5), paper form", fn, pod_spatial, _map_cases(1), hints)
 
 
-def check_pod_flat(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+def check_pod_flat(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """Check POD-flat, eq. (6), paper form: fn(old_emb, new_emb) with (B, D) inputs -> scalar."""
     hints = {
         "the distance is not squared: eq. (6) uses ||h_old - h_new||^2":
@@ -136,7 +105,7 @@ def check_pod_flat(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         "this is the authors' form (1 - cosine); this exercise asks for eq. (6)":
             lambda o, n: pod_flat(o, n, form="authors"),
     }
-    return _run("POD-flat, eq. (6), paper form", fn, pod_flat, _emb_cases(2), hints)
+    return _scalar_check("POD-flat, eq. (6), paper form", fn, pod_flat, _emb_cases(2), hints)
 
 
 def _authors_variant(old: Tensor, new: Tensor, square: bool = True, normalise: bool = True,
@@ -150,7 +119,7 @@ def _authors_variant(old: Tensor, new: Tensor, square: bool = True, normalise: b
     return (d if squared_distance else d.sqrt()).mean()
 
 
-def check_authors_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+def check_authors_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """Check POD-spatial in the authors' form: fn(old, new) with (B, C, H, W) inputs -> scalar."""
     hints = {
         "the distance is squared: the authors' form uses the Euclidean distance itself (no square)":
@@ -160,4 +129,4 @@ def check_authors_spatial(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         "this is the paper's form; this exercise asks for the authors' form": pod_spatial,
         "you summed over the batch; take the batch mean": lambda o, n: _authors(o, n) * _batch_size(o),
     }
-    return _run("POD-spatial, authors' form", fn, _authors, _map_cases(3), hints)
+    return _scalar_check("POD-spatial, authors' form", fn, _authors, _map_cases(3), hints)

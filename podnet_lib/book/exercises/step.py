@@ -1,8 +1,8 @@
 """Checks for chapter 04's exercises: the loss of a PODNet batch, and imprinting new proxies.
 
-Each `check_...(fn)` calls the student's function on several inputs, compares with the library
-(`PODNet.loss_terms`, `ProxyClassifier.imprint`), prints which case is right or wrong with a
-hint, and returns True or False. It never raises.
+Each `check_...(fn)` calls the student's function on several inputs and compares with the library
+(`PODNet.loss_terms`, `ProxyClassifier.imprint`) through the chapters' one harness
+(`harness.run_check`), with a hint when a wrong answer matches a known slip.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from podnet_lib.book.exercises.calling import Stop, as_number, call, verdict
+from podnet_lib.book.exercises.harness import Case, Verdict, answer, as_number, run_check
 from podnet_lib.config import Config
 from podnet_lib.engine.methods import TaskInfo, build_method
 from podnet_lib.model.classifiers import LocalSimilarityClassifier, nca_loss
@@ -77,30 +77,23 @@ def _batch_loss_hint(got: float, out: NetOutput, old: NetOutput, targets: Tensor
     return "compare term by term with nca_loss and pod_final, using cfg's forms"
 
 
-def check_batch_loss(fn: BatchLoss, cfg: Config) -> bool:
+def check_batch_loss(fn: BatchLoss, cfg: Config) -> Verdict:
     """fn(out, old, targets, scale, n_seen, n_new) -> L_LSC + L_POD-final, as `PODNet.loss_terms` summed."""
-    print("Checking the loss of a PODNet batch (NCA on the LSC scores + POD-final):")
     method = build_method("podnet", cfg)
-    passed, cases = 0, _batch_cases()
-    try:
-        for desc, out, old, targets, scale, n_seen, n_new in cases:
+
+    def case(desc: str, out: NetOutput, old: NetOutput, targets: Tensor, scale: Tensor, n_seen: int, n_new: int) -> Case:
+        def run() -> str | None:
             terms = method.loss_terms(_network_with_scale(scale), out, old, targets, TaskInfo(1, n_seen, n_new))
             expected = float(sum(terms.values()).detach())
-            ok, result = call(fn, desc, out, old, targets.clone(), scale.clone(), n_seen, n_new)
-            if not ok:
-                continue
-            got = as_number(result.detach() if isinstance(result, Tensor) else result, desc)
-            if got is None:
-                continue
+            got = as_number(answer(fn, out, old, targets.clone(), scale.clone(), n_seen, n_new))
             if abs(got - expected) <= RTOL * max(1.0, abs(expected)):
-                print(f"  [ok]    {desc}: {got:.5f}")
-                passed += 1
-                continue
+                return None
             hint = _batch_loss_hint(got, out, old, targets, scale, n_seen, n_new, cfg)
-            print(f"  [wrong] {desc}: expected {expected:.5f}, got {got:.5f} ({hint})")
-    except Stop:
-        return False
-    return verdict("the library's PODNet loss", passed, len(cases))
+            return f"expected {expected:.5f}, got {got:.5f} ({hint})"
+        return desc, run
+
+    return run_check("the loss of a PODNet batch (NCA on the LSC scores + POD-final)",
+                     [case(*c) for c in _batch_cases()])
 
 
 # --- imprinting --------------------------------------------------------------------------------
@@ -124,32 +117,26 @@ def _imprint_hint(got: Tensor, expected: Tensor, reference: float) -> str:
     return "normalise each feature before k-means, and pass the generator to kmeans"
 
 
-def check_imprint(fn: Callable[[Tensor, Tensor, int, torch.Generator], Tensor]) -> bool:
+def check_imprint(fn: Callable[[Tensor, Tensor, int, torch.Generator], Tensor]) -> Verdict:
     """fn(features (N, D), proxies (M, D), k, generator) -> (k, D), as `ProxyClassifier.imprint` for one class."""
-    print("Checking the imprinting of a new class's proxies (k-means, Sec. 3.2):")
-    passed, cases = 0, _imprint_cases()
-    try:
-        for desc, feats, proxies, k, seed in cases:
+
+    def case(desc: str, feats: Tensor, proxies: Tensor, k: int, seed: int) -> Case:
+        def run() -> str | None:
             clf = LocalSimilarityClassifier(feats.shape[1], proxies_per_class=k)
             clf.add_classes(proxies.shape[0] // k, proxies[: proxies.shape[0] // k * k])
             expected = clf.imprint([feats], torch.Generator().manual_seed(seed))
             reference = float(clf.proxies.detach().norm(dim=1).mean())
-            ok, out = call(fn, desc, feats.clone(), clf.proxies.detach().clone(), k, torch.Generator().manual_seed(seed))
-            if not ok:
-                continue
+            out = answer(fn, feats.clone(), clf.proxies.detach().clone(), k, torch.Generator().manual_seed(seed))
             got = torch.as_tensor(out, dtype=torch.float32).detach().cpu()
             if got.shape != expected.shape:
-                print(f"  [wrong] {desc}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
-                continue
+                return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
             err = float((got - expected).abs().max())
             if err <= 1e-4:
-                print(f"  [ok]    {desc}: largest difference {err:.1e}")
-                passed += 1
-            else:
-                print(f"  [wrong] {desc}: largest difference {err:.4f} ({_imprint_hint(got, expected, reference)})")
-    except Stop:
-        return False
-    return verdict("the library's imprinting", passed, len(cases))
+                return None
+            return f"largest difference {err:.4f} ({_imprint_hint(got, expected, reference)})"
+        return desc, run
+
+    return run_check("the imprinting of a new class's proxies (k-means, Sec. 3.2)", [case(*c) for c in _imprint_cases()])
 
 
 __all__ = ["check_batch_loss", "check_imprint"]
