@@ -1,6 +1,6 @@
 """The chapters' widgets in a real browser: JupyterLab + headless Chromium, driven by Selenium.
 
-For the pooling chapter (01) and the proxies chapter (02): open the notebook, Run > Run All
+For the pooling (01), proxies (02) and full-run (05) chapters: open the notebook, Run > Run All
 Cells, wait for the last cell, move controls of its interactive figures (found by their labels,
 'N:label' for the N-th interactive figure of the page) and check that each figure is redrawn,
 without an error in the widget or a traceback in any cell. Screenshots go to the test's tmp dir
@@ -309,7 +309,9 @@ def _check_controls(driver, notebook: str, labels: tuple[str, ...], shots: Path)
     ("01_pooled_outputs_distillation.ipynb", ("1:stage", "1:digit", "2:perturbation", "2:pooling",
                                               "3:stage", "3:pooling", "3:digit")),
     ("02_local_similarity_classifier.ipynb", ("η (scale)", "K")),
-], ids=["pooling", "proxies"])
+    ("05_full_incremental_run.ipynb", ("method", "inference", "up to task", "drift after task", "loss method",
+                                       "loss task", "grid inference", "grid when")),
+], ids=["pooling", "proxies", "full-run"])
 def test_widgets_redraw_in_a_real_browser(notebook, labels, lab, driver, untouched_notebook, tmp_path):
     assert (ROOT / "notebooks" / notebook).is_file(), f"notebooks/{notebook} is missing"
     _run_all(driver, lab, notebook, tmp_path)

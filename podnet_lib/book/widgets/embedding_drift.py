@@ -79,10 +79,16 @@ def _draw_plane(ax: Axes, recording: Recording, task: int, drift: float) -> None
 def plot_drift(recordings: Sequence[Recording], task: int) -> Figure:
     """One panel per method: the base classes' test images (dots) after `task`, on the PCA plane
     of that method's own task-0 embeddings; hollow circles: class means after task 0, filled:
-    after `task`, an arrow between them. Last panel: `feature_drift` of every method, `task` marked."""
+    after `task`, an arrow between them. Last panel: `feature_drift` of every method, `task` marked.
+    Two columns from three methods on (a 2 x 2 grid for three), else one row."""
     recordings = list(recordings)
-    fig, axes = plt.subplots(1, len(recordings) + 1, figsize=(4.4 * (len(recordings) + 1), 4.7),
-                             layout="constrained")
+    columns = 2 if len(recordings) >= 3 else len(recordings) + 1       # two columns read well in a notebook
+    rows = -(-(len(recordings) + 1) // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(5.4 * columns, 4.6 * rows), layout="constrained", squeeze=False)
+    axes = list(grid.flat)
+    for spare in axes[len(recordings) + 1:]:
+        spare.remove()
+    axes = axes[: len(recordings) + 1]
     drifts = {r.method: feature_drift(r).numpy() for r in recordings}
     for ax, recording in zip(axes, recordings):
         t = min(task, recording.n_tasks - 1)

@@ -32,10 +32,11 @@ def plot_forgetting_upto(run: RunResult, metric: str, task: int) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5.0), layout="constrained",
                                       gridspec_kw={"width_ratios": [1.15, 1.0]})
     plot_accuracy_matrix(truncate(run, task), metric, ax=left)
+    ticks = range(0, n, max(1, -(-n // 20)))           # at most ~20 tick labels per axis
     left.set_xlim(-0.5, n - 0.5)
     left.set_ylim(n - 0.5, -0.5)
-    left.set_xticks(range(n))
-    left.set_yticks(range(n))
+    left.set_xticks(ticks)
+    left.set_yticks(ticks)
     left.set_title(f"{run.method}: accuracy per task ({metric.upper()}), rows 0..{task}", fontsize="medium")
     matrix = accuracy_matrix(run, metric)
     x = np.arange(task + 1)
@@ -43,7 +44,7 @@ def plot_forgetting_upto(run: RunResult, metric: str, task: int) -> Figure:
     right.scatter(x, np.diag(matrix)[: task + 1], marker="D", s=60, color="tab:orange", edgecolors="black",
                   zorder=3, label="just after it was learned")
     right.set_xlim(-0.6, n - 0.4)
-    right.set_xticks(range(n))
+    right.set_xticks(ticks)
     right.set_ylim(0, 122)                            # room above 100 % for the legend
     right.set_yticks(range(0, 101, 20))
     right.set_xlabel("classes of task j")

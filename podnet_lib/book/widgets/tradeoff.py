@@ -19,6 +19,7 @@ from podnet_lib.config import Config
 from podnet_lib.engine.cache import cached_run, run_dir_of
 from podnet_lib.engine.results import RunResult, check_metric
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
 Grid = dict[tuple[float, float], RunResult]     # (λc, λf) -> PODNet's run with these weights
 
 
@@ -72,19 +73,25 @@ def _heat_map(ax: Axes, table: list[dict[str, float]], part: str, title: str) ->
 
 def plot_tradeoff(table: list[dict[str, float]], metric: str = "nme", when: str = "mean over tasks 1..T-1") -> Figure:
     """Heat maps of the old-class and new-class accuracy over the (λc, λf) grid, and every grid
-    point as old (x) against new (y) accuracy: up and right is better on both."""
-    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.6), layout="constrained")
+    point as old (x) against new (y) accuracy, coloured by λc, marked by λf: up and right is better
+    on both."""
+    fig, axes = plt.subplots(1, 3, figsize=(14.0, 4.3), layout="constrained")
     _heat_map(axes[0], table, "old", f"Old classes, {metric.upper()} ({when})")
     _heat_map(axes[1], table, "new", f"New classes, {metric.upper()} ({when})")
     ax = axes[2]
-    for r in table:
-        ax.scatter(r["old"], r["new"], s=70, color="tab:blue", edgecolors="black", zorder=3)
-        ax.annotate(f"λc={r['lambda_c']:g}, λf={r['lambda_f']:g}", (r["old"], r["new"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize="small")
     olds, news = [r["old"] for r in table], [r["new"] for r in table]
     pad = 4.0
-    ax.set_xlim(max(0.0, min(olds) - pad), min(100.0, max(olds) + 3 * pad))
+    ax.set_xlim(max(0.0, min(olds) - pad), min(101.0, max(olds) + pad))
     ax.set_ylim(max(0.0, min(news) - pad), min(102.0, max(news) + pad))
+    cs = sorted({r["lambda_c"] for r in table})
+    fs = sorted({r["lambda_f"] for r in table})
+    colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, len(cs)))      # colour: λc; marker: λf
+    for r in table:
+        ax.scatter(r["old"], r["new"], s=80, color=colours[cs.index(r["lambda_c"])], edgecolors="black",
+                   marker=MARKERS[fs.index(r["lambda_f"]) % len(MARKERS)], zorder=3,
+                   label=f"λc={r['lambda_c']:g}, λf={r['lambda_f']:g}")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), title="(colour) λc, (marker) λf",
+              title_fontsize="x-small")
     ax.set_xlabel(f"old-class accuracy, {metric.upper()} (%)")
     ax.set_ylabel(f"new-class accuracy, {metric.upper()} (%)")
     ax.set_title("Stability (x) against plasticity (y)", fontsize="medium")
