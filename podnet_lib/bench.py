@@ -241,7 +241,7 @@ def run_benchmark(device_name: str = "auto", batch: int = 128, steps: int = 10, 
     data_img_s = measure_data_path(device, batch)
     figures = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "precision": accel.describe().split(", compile")[0],
+        "precision": accel.describe(compile=False),
         "batch": batch,
         "rounds": t.rounds,
         "others_cpu_share": t.others_cpu_share,

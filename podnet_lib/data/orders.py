@@ -38,7 +38,7 @@ def published_orders() -> dict[str, tuple[tuple[int, ...], ...]]:
     return {name: tuple(tuple(order) for order in entry["orders"]) for name, entry in data.items()}
 
 
-CIFAR100_ORDER_1: tuple[int, ...] = published_orders()["cifar100"][0]   # iCaRL's order, the paper's order 1
+CIFAR100_ORDER_1: tuple[int, ...] = published_orders()["cifar100"][0]   # iCaRL's order, the first of the authors' three
 
 
 def order_family(dataset: str, n_classes: int, class_names: Sequence[str] | None = None) -> str | None:

@@ -126,13 +126,14 @@ class Acceleration:
                    channels_last=device.type == "cuda" and cfg.channels_last, compile=compile,
                    compile_reason=reason)
 
-    def describe(self) -> str:
-        """One line: precision, memory format, compilation."""
+    def describe(self, compile: bool = True) -> str:
+        """One line: precision, memory format and (unless compile=False) compilation."""
         precision = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + gradient scaler", "fp32": "float32"}
         parts = [f"precision {self.precision} ({precision[self.precision]})"]
         if self.channels_last:
             parts.append("channels-last")
-        parts.append(self.compile_reason or ("compiled backbone" if self.compile else "eager"))
+        if compile:
+            parts.append(self.compile_reason or ("compiled backbone" if self.compile else "eager"))
         return ", ".join(parts)
 
     def as_dict(self) -> dict:
