@@ -395,10 +395,8 @@ for recipe, curve in models.drift.items():
 # ## What the paper measured: Table 3b
 #
 # The paper compares the intermediate poolings on CIFAR-100, 50 steps of one class, each
-# together with POD-flat (the paper's numbers, average incremental accuracy, NME / CNN):
-# POD-flat only 53.29 / 52.98; POD-pixels 49.74 / 52.34; POD-channels 57.21 / 54.64;
-# POD-gap 58.80 / 55.95; POD-width 60.92 / 57.51; POD-height 60.64 / 57.50;
-# **POD-spatial 61.40 / 57.98**. The width and height rows are named as in the authors' option
+# together with POD-flat; below, its numbers (average incremental accuracy, NME / CNN, from
+# `podnet_lib.paper.TABLE3B`) as bars and as a table. The width and height rows are named as in the authors' option
 # files (`podnet_cnn_podFlat_podWidth_cifar100.yaml`, `podnet_cnn_podFlat_podHeight_cifar100.yaml`),
 # so with their code's names (see the note on axes above); the two results are within 0.3 points
 # of each other anyway.
@@ -408,17 +406,21 @@ from podnet_lib.book.widgets.pooling import table3b_figure
 
 table3b_figure()
 plt.show()
+from podnet_lib.paper import TABLE3B
+
+for name, (nme, cnn) in TABLE3B.items():
+    print(f"{'POD-flat only' if name == 'none' else 'POD-' + name:<14} NME {nme:6.2f}   CNN {cnn:6.2f}")
 
 # %% [markdown]
 # Read with the invariances above:
 #
-# - the most rigid variant, POD-pixel, is *worse than no intermediate distillation at all*
-#   (49.74 vs 53.29 NME): with 50 small tasks to learn, pinning every activation leaves no room;
-# - the most permissive ones, POD-channel and POD-gap, help (57.21, 58.80) but throw away either
-#   the filters' identity or the layout;
-# - the one-axis poolings keep both a spatial profile and the channels (60.92, 60.64), and
-#   combining them, POD-spatial, is best (61.40 / 57.98). The paper calls it the balance between
-#   too rigid (eq. 1) and too permissive (eqs. 2, 3).
+# - the most rigid variant, POD-pixel, is *worse than no intermediate distillation at all* in
+#   NME: with 50 small tasks to learn, pinning every activation leaves no room;
+# - the most permissive ones, POD-channel and POD-gap, help but throw away either the filters'
+#   identity or the layout;
+# - the one-axis poolings keep both a spatial profile and the channels and do better still, and
+#   combining them, POD-spatial, is best. The paper calls it the balance between too rigid
+#   (eq. 1) and too permissive (eqs. 2, 3).
 #
 # The accuracy is best in the middle of the rigidity scale: a distillation loss must leave the
 # student room to learn new classes (plasticity) while pinning down what the old ones need.

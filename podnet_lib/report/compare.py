@@ -270,9 +270,15 @@ def _config_blocks(sources: Sequence[Source]) -> list[Block]:
             ("p", f"{', '.join(ALWAYS_SHOWN)} and every field that differs between the runs.")]
 
 
-def _markdown(blocks: Sequence[Block], out: Path) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the first column left-aligned, the others (numbers) right-aligned."""
     def row(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    rule = "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"
+    return "\n".join([row(header), rule] + [row(r) for r in rows])
+
+
+def _markdown(blocks: Sequence[Block], out: Path) -> str:
     lines: list[str] = []
     for block in blocks:
         if block[0] == "h":
@@ -280,8 +286,7 @@ def _markdown(blocks: Sequence[Block], out: Path) -> str:
         elif block[0] == "p":
             lines.append(block[1])
         elif block[0] == "table":
-            lines += [row(block[1]), "|" + "|".join(["---"] + ["---:"] * (len(block[1]) - 1)) + "|"]
-            lines += [row(r) for r in block[2]]
+            lines.append(markdown_table(block[1], block[2]))
         else:
             lines.append(f"![{block[2]}]({block[1].relative_to(out).as_posix()})")
         lines.append("")

@@ -87,4 +87,30 @@ def order_rows(sources: Sequence[RunSource]) -> tuple[list[str], list[list[str]]
     return header, rows
 
 
-__all__ = ["order_rows", "paper_mean_over_orders", "protocol_key"]
+
+
+def seeds_table(summaries: dict[int, Sequence[dict]], steps: int = 50) -> tuple[list[str], list[list[str]]]:
+    """Per method, mean ± std over seeds of the average incremental accuracy, PODNet's smallest CNN
+    margin over the method, and the paper's CIFAR-100 numbers for `steps` steps (Table 1) beside them.
+
+    summaries: seed -> the rows of `summary.json` (engine.metrics.summary), one per method.
+    -> (header, rows). The paper's columns are CIFAR-100 (ResNet-32, 50 base classes), not our data.
+    """
+    methods = list(dict.fromkeys(row["method"] for rows in summaries.values() for row in rows))
+    by = {(seed, row["method"]): row for seed, rows in summaries.items() for row in rows}
+    header = ["method", "avg inc NME", "avg inc CNN", "PODNet CNN minus it (smallest over seeds)",
+              f"paper NME (CIFAR-100, {steps} steps)", f"paper CNN (CIFAR-100, {steps} steps)"]
+    rows = []
+    for method in methods:
+        cells = [_mean_std([by[s, method][f"avg_inc_acc_{m}"] for s in summaries if (s, method) in by])
+                 for m in ("nme", "cnn")]
+        margins = [by[s, "podnet"]["avg_inc_acc_cnn"] - by[s, method]["avg_inc_acc_cnn"]
+                   for s in summaries if (s, "podnet") in by and (s, method) in by]
+        margin = "-" if method == "podnet" or not margins else f"{min(margins):+.2f}"
+        paper = [TABLE1.get(f"{method} ({m})", TABLE1.get(method, {}) if m == "nme" else {}).get(steps)
+                 for m in ("nme", "cnn")]
+        rows.append([method, *cells, margin, *(f"{p[0]:.2f} ± {p[1]:.2f}" if p else "-" for p in paper)])
+    return header, rows
+
+
+__all__ = ["order_rows", "paper_mean_over_orders", "protocol_key", "seeds_table"]
