@@ -150,7 +150,6 @@ def _run_name(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("MPLBACKEND", "Agg")
     from podnet_lib.engine.experiment import run_experiment
     from podnet_lib.engine.metrics import summary_table
 
@@ -206,16 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")          # figures go to files: no window, whatever the command
     if args.command == "presets":
         print(_preset_lines())
         return 0
     if args.command == "bench":
-        os.environ.setdefault("MPLBACKEND", "Agg")
         from podnet_lib.bench import main as bench_main
 
         return bench_main(args)
     if args.command == "report":
-        os.environ.setdefault("MPLBACKEND", "Agg")
         from podnet_lib.report.compare import main as report_main
 
         return report_main(args)

@@ -28,10 +28,9 @@ from podnet_lib.engine.loggers import RunLogger
 from podnet_lib.engine.metrics import summary
 from podnet_lib.engine.distributed import finish, init_from_env
 from podnet_lib.progress import bars_enabled, log
-from podnet_lib.engine.results import RunResult
+from podnet_lib.engine.results import CONFIG_NAME, RunResult
 from podnet_lib.engine.train import IncrementalLearner, resolve_device
 
-CONFIG_NAME = "config.json"
 
 
 class RunDirError(RuntimeError):

@@ -28,6 +28,7 @@ import numpy as np
 
 METRICS = ("nme", "cnn")
 JSON_NAME = "results.json"
+CONFIG_NAME = "config.json"        # a run directory's configuration (engine.experiment writes it)
 CSV_NAME = "results.csv"
 FORMAT_TAG = "podnet_lib.engine.results"
 FORMAT_VERSION = 1

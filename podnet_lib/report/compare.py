@@ -30,12 +30,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from podnet_lib.config import Config, ConfigError
-from podnet_lib.engine.experiment import CONFIG_NAME
 from podnet_lib.engine.metrics import format_accuracy, accuracy_matrix, forgetting, summary
 from podnet_lib.report.orders import order_rows
 from podnet_lib.report.plots import plot_accuracy_curves, plot_accuracy_matrix, plot_forgetting, plot_old_new, save_figure
 from podnet_lib.engine.presets import paper_reference
-from podnet_lib.engine.results import JSON_NAME, METRICS, RunResult
+from podnet_lib.engine.results import CONFIG_NAME, JSON_NAME, METRICS, RunResult
 
 ALWAYS_SHOWN = ("dataset", "base_classes", "increment", "epochs", "seed")   # config rows of every report
 FORGETTING_TABLE_MAX = 12      # a per-task forgetting table up to this many tasks (the figure always)
