@@ -314,7 +314,7 @@ print({k: round(v, 2) for k, v in ours.items()})
 library = trained_learner(cfg, CACHE, upto_task=TASK - 1)
 library.out_dir = BOOK.out_dir / f"ch04_{PRESET}_library"
 library_history: dict[str, list[dict[str, float]]] = {"train": [], "finetune": []}
-library.epoch_hooks.append(lambda learner, info, phase, epoch, means: library_history[phase].append(means))
+library.epoch_hooks.append(lambda learner, info, phase, epoch, means: library_history[phase.name].append(means))
 record = library.run_task(TASK)
 
 rows = [(k, ours[k], getattr(record, k)) for k in ours]

@@ -36,7 +36,7 @@ from podnet_lib.progress import log, progress
 from podnet_lib.engine.results import RunResult, TaskResult
 
 T = TypeVar("T")
-EpochHook = Callable[["IncrementalLearner", TaskInfo, str, int, "dict[str, float]"], None]
+EpochHook = Callable[["IncrementalLearner", TaskInfo, Phase, int, "dict[str, float]"], None]
 STREAMS = {"init": 0, "train": 1, "finetune": 2, "imprint": 3, "select": 4}
 
 
@@ -105,8 +105,10 @@ class IncrementalLearner:
         self.scaling = self.accel.loss_scaling()             # fp16's gradient scaler (a pass-through otherwise)
         self.skipped_steps: dict[str, int] = {}              # this task's steps the scaler skipped, per phase
         self.log_tasks = log_tasks
-        # called after every epoch of every phase as hook(learner, info, phase name, epoch, mean loss terms)
+        # called after every epoch of every phase as hook(learner, info, phase, epoch, mean loss terms)
         self.epoch_hooks: list[EpochHook] = []
+        if self.logger is not None:
+            self.epoch_hooks.append(self._log_epoch)
         self.bars = bars and dist.is_main
         self.method: Method = build_method(method, cfg)
         self.out_dir = Path(out_dir)
@@ -176,6 +178,11 @@ class IncrementalLearner:
             self.logger.task(self.method.name, record)
         log(self._task_line(record), self.dist.is_main and self.log_tasks)
         return record
+
+    def _log_epoch(self, learner: IncrementalLearner, info: TaskInfo, phase: Phase, epoch: int,
+                   means: dict[str, float]) -> None:
+        """The live logger's epoch event; its step (task x epochs + epoch) is the same on a resumed run."""
+        self.logger.epoch(self.method.name, phase.name, info.task * phase.epochs + epoch, means)
 
     def _training_indices(self, info: TaskInfo) -> Tensor:
         labels = self.train_set.labels
@@ -262,10 +269,8 @@ class IncrementalLearner:
             means = {k: float(v) / max(batches, 1) for k, v in sums.items()}   # one host sync per epoch
             self._check_finite(means, {k: float(v) for k, v in first_bad.items()}, info.task, epoch, phase.name)
             self._count_skipped(int(skipped), info.task, epoch, phase.name)
-            if self.logger is not None:
-                self.logger.epoch(self.method.name, phase.name, info.task * phase.epochs + epoch, means)
             for hook in self.epoch_hooks:
-                hook(self, info, phase.name, epoch, means)
+                hook(self, info, phase, epoch, means)
             if phase.scheduler is not None:
                 phase.scheduler.step()
         return means

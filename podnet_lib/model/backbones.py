@@ -131,6 +131,13 @@ def _check_in_channels(in_channels: int) -> None:
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
 
 
+def _check_shape(in_channels: int, blocks: tuple[int, ...], widths: tuple[int, ...]) -> None:
+    """A network's input channels, and one block count >= 1 per stage width."""
+    _check_in_channels(in_channels)
+    if len(blocks) != len(widths) or min(blocks, default=0) < 1:
+        raise ValueError(f"blocks must give a count >= 1 for each of widths {widths}, got {blocks}")
+
+
 def _run_stages(stem: nn.Module, stages: nn.ModuleList, x: Tensor) -> BackboneOutput:
     """x (B, C_in, H, W) -> BackboneOutput; each map is the raw output of one stage."""
     x = stem(x)
@@ -158,9 +165,7 @@ class CifarResNet(nn.Module):
         zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
-        _check_in_channels(in_channels)
-        if len(blocks) != len(widths) or min(blocks, default=0) < 1:
-            raise ValueError(f"blocks must give a count >= 1 for each of widths {widths}, got {blocks}")
+        _check_shape(in_channels, blocks, widths)
         self.stem = nn.Sequential(conv3x3(in_channels, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU())
         init_weights(self.stem)
         block = partial(BasicBlock, shortcut="A", relu_after_add=False, zero_init=zero_init_residual)
@@ -198,9 +203,7 @@ class ImageNetResNet(nn.Module):
         zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
-        _check_in_channels(in_channels)
-        if len(blocks) != len(widths) or min(blocks, default=0) < 1:
-            raise ValueError(f"blocks must give a count >= 1 for each of widths {widths}, got {blocks}")
+        _check_shape(in_channels, blocks, widths)
         if small_stem:
             conv = conv3x3(in_channels, widths[0])
         else:

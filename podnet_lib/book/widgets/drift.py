@@ -32,6 +32,7 @@ from podnet_lib.engine.cache import trained_learner
 from podnet_lib.engine.checkpoint import load_checkpoint
 from podnet_lib.engine.experiment import prepare
 from podnet_lib.engine.methods import TaskInfo
+from podnet_lib.engine.phase import Phase
 from podnet_lib.engine.results import RunResult, TaskResult
 from podnet_lib.engine.train import IncrementalLearner, resolve_device
 from podnet_lib.model.network import Network
@@ -95,8 +96,8 @@ def _maps(net: Network, images: Tensor, spec: AugmentSpec) -> list[Tensor]:
 
 def _drift_hook(curve: DriftCurve, teacher_maps: list[Tensor], probe: Tensor):
     """An epoch hook of IncrementalLearner that appends the drift after each epoch to `curve`."""
-    def hook(learner: IncrementalLearner, info: TaskInfo, phase: str, epoch: int, means: dict) -> None:
-        curve.phase.append(phase)
+    def hook(learner: IncrementalLearner, info: TaskInfo, phase: Phase, epoch: int, means: dict) -> None:
+        curve.phase.append(phase.name)
         curve.epoch.append(epoch + 1)
         for values, d in zip(curve.stages, stage_drift(teacher_maps, _maps(learner.net, probe, learner.spec))):
             values.append(d)

@@ -65,7 +65,7 @@ def record_run(cfg: Config, root: Path, method: str, bars: bool = False) -> Reco
                                  bars, log_tasks=False)
     epochs: list[dict] = []
     learner.epoch_hooks.append(lambda _, info, phase, epoch, means: epochs.append(
-        {"task": info.task, "phase": phase, "epoch": epoch, **means}))
+        {"task": info.task, "phase": phase.name, "epoch": epoch, **means}))
     classes = scenario.task_classes(0)
     features, labels = [], None
     for t in progress(range(scenario.n_tasks), bars, desc=f"recording {method}"):
